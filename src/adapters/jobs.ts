@@ -1,0 +1,237 @@
+import { createHash } from 'node:crypto';
+import type { TableClient, TableEntityResult } from '@azure/data-tables';
+import { storageError } from './errors.js';
+
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
+
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+/** A job as the table keeps it (PRODUCT.md section 6 reads the same shape). */
+export interface JobRecord {
+  id: string;
+  video: string;
+  status: JobStatus;
+  /** 0..1 while running, 1 when done. */
+  progress: number;
+  phase?: string;
+  /** Deliveries so far. */
+  attempts: number;
+  error?: JobError;
+  /** Output file name -> blob URL (no signature). */
+  outputs?: Record<string, string>;
+  /** The source's ETag the outputs were made from. */
+  etag?: string;
+  /** True when the job found its outputs already made and did no work. */
+  skipped?: boolean;
+  createdAt: string;
+  updatedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+export interface VideoClaim {
+  /** Who holds it: the queue message id, so a redelivery of the same message may take over. */
+  owner: string;
+  /** What is being made: source ETag plus options digest. */
+  key: string;
+  expiresAt: number;
+}
+
+export type ClaimResult = { ok: true } | { ok: false; holder: VideoClaim };
+
+const JOB_PARTITION = 'job';
+const CLAIM_PARTITION = 'claim';
+
+interface JobEntity {
+  partitionKey: string;
+  rowKey: string;
+  video?: string;
+  status?: string;
+  progress?: number;
+  phase?: string;
+  attempts?: number;
+  errorCode?: string;
+  errorMessage?: string;
+  outputs?: string;
+  etag?: string;
+  skipped?: boolean;
+  createdAt?: string;
+  updatedAt?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+interface ClaimEntity {
+  partitionKey: string;
+  rowKey: string;
+  owner: string;
+  key: string;
+  expiresAt: number;
+}
+
+const claimRow = (video: string) => createHash('sha256').update(video).digest('hex');
+
+function toRecord(e: TableEntityResult<JobEntity>): JobRecord {
+  return {
+    id: e.rowKey!,
+    video: e.video ?? '',
+    status: (e.status as JobStatus) ?? 'queued',
+    progress: e.progress ?? 0,
+    phase: e.phase || undefined,
+    attempts: e.attempts ?? 0,
+    error: e.errorCode ? { code: e.errorCode, message: e.errorMessage ?? '' } : undefined,
+    outputs: e.outputs ? (JSON.parse(e.outputs) as Record<string, string>) : undefined,
+    etag: e.etag || undefined,
+    skipped: e.skipped || undefined,
+    createdAt: e.createdAt ?? '',
+    updatedAt: e.updatedAt ?? '',
+    startedAt: e.startedAt || undefined,
+    finishedAt: e.finishedAt || undefined,
+  };
+}
+
+function toEntity(id: string, patch: Partial<JobRecord>): JobEntity {
+  const e: JobEntity = { partitionKey: JOB_PARTITION, rowKey: id };
+  if (patch.video !== undefined) e.video = patch.video;
+  if (patch.status !== undefined) e.status = patch.status;
+  if (patch.progress !== undefined) e.progress = patch.progress;
+  if (patch.phase !== undefined) e.phase = patch.phase;
+  if (patch.attempts !== undefined) e.attempts = patch.attempts;
+  if ('error' in patch) {
+    e.errorCode = patch.error?.code ?? '';
+    e.errorMessage = patch.error?.message ?? '';
+  }
+  if (patch.outputs !== undefined) e.outputs = JSON.stringify(patch.outputs);
+  if (patch.etag !== undefined) e.etag = patch.etag;
+  if (patch.skipped !== undefined) e.skipped = patch.skipped;
+  if (patch.createdAt !== undefined) e.createdAt = patch.createdAt;
+  if (patch.startedAt !== undefined) e.startedAt = patch.startedAt;
+  if (patch.finishedAt !== undefined) e.finishedAt = patch.finishedAt;
+  e.updatedAt = new Date().toISOString();
+  return e;
+}
+
+/**
+ * The `thumbnailjobs` table: job state (partition `job`) and short claims on videos (partition
+ * `claim`) so that two deliveries of the same work never encode at the same time.
+ */
+export class JobTable {
+  readonly client: TableClient;
+
+  constructor(client: TableClient) {
+    this.client = client;
+  }
+
+  async ensure(): Promise<void> {
+    try {
+      await this.client.createTable();
+    } catch (error) {
+      throw storageError(error, `creating table ${this.client.tableName}`);
+    }
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    try {
+      return toRecord(await this.client.getEntity<JobEntity>(JOB_PARTITION, id));
+    } catch (error) {
+      const e = storageError(error, `reading job ${id}`);
+      if (e.code === 'E_BLOB_NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+
+  /** Creates or merges a job's fields. */
+  async update(id: string, patch: Partial<JobRecord>): Promise<void> {
+    try {
+      await this.client.upsertEntity(toEntity(id, patch), 'Merge');
+    } catch (error) {
+      throw storageError(error, `updating job ${id}`);
+    }
+  }
+
+  /** Newest first (by update time), at most `limit`. */
+  async list(limit = 100): Promise<JobRecord[]> {
+    const out: JobRecord[] = [];
+    try {
+      const pages = this.client
+        .listEntities<JobEntity>({ queryOptions: { filter: `PartitionKey eq '${JOB_PARTITION}'` } })
+        .byPage({ maxPageSize: 1000 });
+      for await (const page of pages) {
+        for (const e of page) out.push(toRecord(e));
+        if (out.length >= 5000) break;
+      }
+    } catch (error) {
+      throw storageError(error, 'listing jobs');
+    }
+    return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt)).slice(0, limit);
+  }
+
+  /**
+   * Claims a video for encoding. Succeeds when nobody holds it, the claim has expired, or the
+   * holder is the same message (a redelivery after its worker died). Optimistic concurrency on the
+   * entity's ETag settles races.
+   */
+  async claimVideo(video: string, claim: Omit<VideoClaim, 'expiresAt'>, ttlMs: number): Promise<ClaimResult> {
+    const rowKey = claimRow(video);
+    const entity: ClaimEntity = { partitionKey: CLAIM_PARTITION, rowKey, ...claim, expiresAt: Date.now() + ttlMs };
+    for (let round = 0; round < 5; round++) {
+      try {
+        let current: TableEntityResult<ClaimEntity> | undefined;
+        try {
+          current = await this.client.getEntity<ClaimEntity>(CLAIM_PARTITION, rowKey);
+        } catch (error) {
+          if (storageError(error, 'reading a claim').code !== 'E_BLOB_NOT_FOUND') throw error;
+        }
+        if (!current) {
+          await this.client.createEntity(entity);
+          return { ok: true };
+        }
+        const holder: VideoClaim = { owner: current.owner, key: current.key, expiresAt: current.expiresAt };
+        if (holder.owner !== claim.owner && holder.expiresAt > Date.now()) return { ok: false, holder };
+        await this.client.updateEntity(entity, 'Replace', { etag: current.etag });
+        return { ok: true };
+      } catch (error) {
+        const status = (error as { statusCode?: number }).statusCode;
+        if (status === 409 || status === 412) continue; // lost a race: read again
+        throw storageError(error, `claiming video ${video}`);
+      }
+    }
+    throw storageError(Object.assign(new Error('claim contended'), { statusCode: 409 }), `claiming video ${video}`);
+  }
+
+  /** Extends a claim this owner holds; false when it is no longer ours. */
+  async renewClaim(video: string, owner: string, ttlMs: number): Promise<boolean> {
+    const rowKey = claimRow(video);
+    try {
+      const current = await this.client.getEntity<ClaimEntity>(CLAIM_PARTITION, rowKey);
+      if (current.owner !== owner) return false;
+      await this.client.updateEntity(
+        { partitionKey: CLAIM_PARTITION, rowKey, expiresAt: Date.now() + ttlMs },
+        'Merge',
+        { etag: current.etag },
+      );
+      return true;
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 404 || status === 412) return false;
+      throw storageError(error, `renewing the claim on ${video}`);
+    }
+  }
+
+  /** Drops a claim this owner holds (anyone else's stays). */
+  async releaseClaim(video: string, owner: string): Promise<void> {
+    const rowKey = claimRow(video);
+    try {
+      const current = await this.client.getEntity<ClaimEntity>(CLAIM_PARTITION, rowKey);
+      if (current.owner !== owner) return;
+      await this.client.deleteEntity(CLAIM_PARTITION, rowKey, { etag: current.etag });
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 404 || status === 412) return;
+      throw storageError(error, `releasing the claim on ${video}`);
+    }
+  }
+}

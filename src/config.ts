@@ -1,0 +1,217 @@
+import { tmpdir } from 'node:os';
+import { z } from 'zod';
+
+/**
+ * Settings of PRODUCT.md section 2 (and the worker's tuning knobs), read from the environment and
+ * overridden by CLI flags. Imports nothing else from src: hosts and adapters import this.
+ */
+
+/** Azurite's well-known development account; its key is public. */
+export const DEV_ACCOUNT_NAME = 'devstoreaccount1';
+export const DEV_ACCOUNT_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export interface EmulatorPorts {
+  blob: number;
+  queue: number;
+  table: number;
+}
+
+export const DEFAULT_EMULATOR_PORTS: EmulatorPorts = { blob: 10000, queue: 10001, table: 10002 };
+
+/** The full development connection string (what `UseDevelopmentStorage=true` stands for). */
+export function devConnectionString(ports: EmulatorPorts = DEFAULT_EMULATOR_PORTS, host = '127.0.0.1'): string {
+  return [
+    'DefaultEndpointsProtocol=http',
+    `AccountName=${DEV_ACCOUNT_NAME}`,
+    `AccountKey=${DEV_ACCOUNT_KEY}`,
+    `BlobEndpoint=http://${host}:${ports.blob}/${DEV_ACCOUNT_NAME}`,
+    `QueueEndpoint=http://${host}:${ports.queue}/${DEV_ACCOUNT_NAME}`,
+    `TableEndpoint=http://${host}:${ports.table}/${DEV_ACCOUNT_NAME}`,
+  ].join(';');
+}
+
+export type StorageConnection =
+  | { kind: 'connectionString'; connectionString: string }
+  | {
+      kind: 'identity';
+      accountName: string;
+      blobServiceUri: string;
+      queueServiceUri: string;
+      tableServiceUri: string;
+    };
+
+export interface WorkerSettings {
+  concurrency: number;
+  /** How long a received message stays invisible; renewed at half this while the job runs. */
+  visibilityTimeoutSeconds: number;
+  /** Deliveries before a transiently failing message goes to the poison queue (Functions default 5). */
+  maxDeliveries: number;
+  /** First retry delay; doubles on each delivery, capped at `retryMaxMs`. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Idle poll interval of an empty queue. */
+  pollIntervalMs: number;
+  /** SIGTERM: how long jobs in hand may finish before ffmpeg is killed and messages released. */
+  shutdownGraceMs: number;
+  /** Wall-clock cap of one job. */
+  jobTimeoutMs: number;
+  /** Parent of each job's temporary folder. */
+  tempDir: string;
+}
+
+export interface Settings {
+  /** Unset: local mode, where `thumbnailer start` runs the embedded emulator. */
+  storage?: StorageConnection;
+  videoContainer: string;
+  thumbnailContainer: string;
+  queueName: string;
+  poisonQueueName: string;
+  jobsTable: string;
+  port: number;
+  host: string;
+  apiToken?: string;
+  /** Environment default for the `layout` job option. */
+  layout?: 'default' | 'seed';
+  logLevel: string;
+  worker: WorkerSettings;
+}
+
+/** Flags a command may pass; each wins over its environment variable. */
+export interface SettingsOverrides {
+  connectionString?: string;
+  videoContainer?: string;
+  thumbnailContainer?: string;
+  queueName?: string;
+  port?: number;
+  host?: string;
+  apiToken?: string;
+  layout?: 'default' | 'seed';
+  logLevel?: string;
+  worker?: Partial<WorkerSettings>;
+}
+
+// Container names: 3-63 chars, lowercase letters, digits and single hyphens (Azure's rule).
+const containerName = z
+  .string()
+  .regex(/^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/, { message: 'must be 3-63 lowercase letters, digits or hyphens' });
+// Queue names follow the same rule; the poison queue adds 7 characters, so leave room for them.
+const queueName = z
+  .string()
+  .regex(/^(?=.{3,56}$)[a-z0-9]+(-[a-z0-9]+)*$/, { message: 'must be 3-56 lowercase letters, digits or hyphens' });
+
+const intFromEnv = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const schema = z.object({
+  AzureWebJobsStorage: z.string().min(1).optional(),
+  AzureWebJobsStorage__accountName: z
+    .string()
+    .regex(/^[a-z0-9]{3,24}$/, { message: 'must be a storage account name' })
+    .optional(),
+  AzureWebJobsStorage__blobServiceUri: z.url().optional(),
+  AzureWebJobsStorage__queueServiceUri: z.url().optional(),
+  AzureWebJobsStorage__tableServiceUri: z.url().optional(),
+  VIDEOCONTAINER: containerName.default('videos'),
+  THUMBNAILCONTAINER: containerName.default('thumbnails'),
+  THUMBNAIL_QUEUE: queueName.default('thumbnail-requests'),
+  THUMBNAILER_PORT: intFromEnv(0, 65535).default(7071),
+  THUMBNAILER_HOST: z.string().min(1).default('127.0.0.1'),
+  THUMBNAILER_API_TOKEN: z.string().min(1).optional(),
+  THUMBNAIL_LAYOUT: z.enum(['default', 'seed']).optional(),
+  THUMBNAILER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  THUMBNAILER_CONCURRENCY: intFromEnv(1, 64).default(2),
+  THUMBNAILER_VISIBILITY_TIMEOUT: intFromEnv(2, 7 * 24 * 3600).default(60),
+  THUMBNAILER_MAX_DELIVERIES: intFromEnv(1, 100).default(5),
+  THUMBNAILER_RETRY_BASE_MS: intFromEnv(0, 3_600_000).default(2000),
+  THUMBNAILER_RETRY_MAX_MS: intFromEnv(0, 6 * 3_600_000).default(300_000),
+  THUMBNAILER_POLL_INTERVAL_MS: intFromEnv(50, 60_000).default(1000),
+  THUMBNAILER_SHUTDOWN_GRACE_MS: intFromEnv(0, 3_600_000).default(25_000),
+  THUMBNAILER_JOB_TIMEOUT_MS: intFromEnv(1000, 24 * 3_600_000).default(60 * 60_000),
+  THUMBNAILER_TEMP_DIR: z.string().min(1).optional(),
+});
+
+/** A setting is wrong: the message names the variable. */
+export class SettingsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SettingsError';
+  }
+}
+
+function identityUri(explicit: string | undefined, account: string, service: 'blob' | 'queue' | 'table'): string {
+  return (explicit ?? `https://${account}.${service}.core.windows.net`).replace(/\/+$/, '');
+}
+
+/** Reads the settings; flags win over the environment. Throws SettingsError naming the bad one. */
+export function loadSettings(overrides: SettingsOverrides = {}, env: NodeJS.ProcessEnv = process.env): Settings {
+  const input: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new SettingsError(`Invalid setting ${issue.path.join('.')}: ${issue.message}`);
+  }
+  const e = result.data;
+
+  let storage: StorageConnection | undefined;
+  const connectionString = overrides.connectionString ?? e.AzureWebJobsStorage;
+  if (connectionString) {
+    storage = { kind: 'connectionString', connectionString };
+  } else if (e.AzureWebJobsStorage__accountName) {
+    const account = e.AzureWebJobsStorage__accountName;
+    storage = {
+      kind: 'identity',
+      accountName: account,
+      blobServiceUri: identityUri(e.AzureWebJobsStorage__blobServiceUri, account, 'blob'),
+      queueServiceUri: identityUri(e.AzureWebJobsStorage__queueServiceUri, account, 'queue'),
+      tableServiceUri: identityUri(e.AzureWebJobsStorage__tableServiceUri, account, 'table'),
+    };
+  }
+
+  const check = <T>(name: string, parser: z.ZodType<T>, value: unknown): T => {
+    const r = parser.safeParse(value);
+    if (!r.success) throw new SettingsError(`Invalid setting ${name}: ${r.error.issues[0]!.message}`);
+    return r.data;
+  };
+  const videoContainer = check('--video-container', containerName, overrides.videoContainer ?? e.VIDEOCONTAINER);
+  const thumbnailContainer = check(
+    '--thumbnail-container',
+    containerName,
+    overrides.thumbnailContainer ?? e.THUMBNAILCONTAINER,
+  );
+  const queue = check('--queue', queueName, overrides.queueName ?? e.THUMBNAIL_QUEUE);
+  if (videoContainer === thumbnailContainer) {
+    throw new SettingsError('Invalid setting THUMBNAILCONTAINER: must differ from VIDEOCONTAINER');
+  }
+
+  const w = overrides.worker ?? {};
+  const worker: WorkerSettings = {
+    concurrency: check('--concurrency', intFromEnv(1, 64), w.concurrency ?? e.THUMBNAILER_CONCURRENCY),
+    visibilityTimeoutSeconds: w.visibilityTimeoutSeconds ?? e.THUMBNAILER_VISIBILITY_TIMEOUT,
+    maxDeliveries: w.maxDeliveries ?? e.THUMBNAILER_MAX_DELIVERIES,
+    retryBaseMs: w.retryBaseMs ?? e.THUMBNAILER_RETRY_BASE_MS,
+    retryMaxMs: w.retryMaxMs ?? e.THUMBNAILER_RETRY_MAX_MS,
+    pollIntervalMs: w.pollIntervalMs ?? e.THUMBNAILER_POLL_INTERVAL_MS,
+    shutdownGraceMs: w.shutdownGraceMs ?? e.THUMBNAILER_SHUTDOWN_GRACE_MS,
+    jobTimeoutMs: w.jobTimeoutMs ?? e.THUMBNAILER_JOB_TIMEOUT_MS,
+    tempDir: w.tempDir ?? e.THUMBNAILER_TEMP_DIR ?? tmpdir(),
+  };
+
+  return {
+    storage,
+    videoContainer,
+    thumbnailContainer,
+    queueName: queue,
+    poisonQueueName: `${queue}-poison`,
+    jobsTable: 'thumbnailjobs',
+    port: check('--port', intFromEnv(0, 65535), overrides.port ?? e.THUMBNAILER_PORT),
+    host: overrides.host ?? e.THUMBNAILER_HOST,
+    apiToken: overrides.apiToken ?? e.THUMBNAILER_API_TOKEN,
+    layout: overrides.layout ?? e.THUMBNAIL_LAYOUT,
+    logLevel: overrides.logLevel ?? e.THUMBNAILER_LOG_LEVEL,
+    worker,
+  };
+}

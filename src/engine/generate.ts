@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ThumbnailerError } from '../errors.js';
+import { animatedArgs, scoringFramesArgs, singleFrameArgs, tileSheetArgs } from './compose.js';
+import { ffmpegVersion, runFfmpeg, type RunOptions } from './exec.js';
+import { DEFAULT_LIMITS, parseGenerateOptions, type GenerateOptions, type Limits } from './options.js';
+import {
+  animatedClipTimes,
+  fitSize,
+  planStoryboard,
+  planStrip,
+  posterCandidateTimes,
+  storyboardJson,
+  storyboardVtt,
+  type Size,
+} from './plan.js';
+import { choosePoster } from './poster.js';
+import { openVideo, type OpenVideo } from './video.js';
+import { openByteSource } from './source.js';
+import type { GenerateRequest, InputFacts, Manifest, OutputFile, Phase } from './types.js';
+
+const PHASE_WEIGHTS: Record<Phase, number> = {
+  probe: 1,
+  strip: 3,
+  storyboard: 4,
+  poster: 2,
+  animated: 2,
+  manifest: 0.2,
+};
+
+/**
+ * Makes every requested output of one video into `outDir`, `manifest.json` last. Outputs are built
+ * in a private temporary folder and moved into `outDir` only when all of them succeeded, so a failed
+ * or canceled job leaves nothing behind (and its temporary folder is always removed).
+ */
+export async function generate(request: GenerateRequest): Promise<Manifest> {
+  const started = performance.now();
+  const options = parseGenerateOptions(request.options ?? {});
+  const limits: Limits = { ...DEFAULT_LIMITS, ...request.limits };
+  const signal = request.signal;
+  const timings: Record<string, number> = {};
+  const work = await mkdtemp(join(request.tempDir ?? tmpdir(), 'thumbnailer-'));
+  const staging = join(work, 'out');
+  await mkdir(staging);
+
+  const phases: Phase[] = ['probe', ...phaseOrder(options), 'manifest'];
+  const total = phases.reduce((sum, p) => sum + PHASE_WEIGHTS[p], 0);
+  const report = (phase: Phase, within: number) => {
+    const before = phases.slice(0, phases.indexOf(phase)).reduce((sum, p) => sum + PHASE_WEIGHTS[p], 0);
+    const fraction = (before + PHASE_WEIGHTS[phase] * Math.min(1, Math.max(0, within))) / total;
+    request.onProgress?.({ phase, fraction: Math.round(fraction * 1000) / 1000 });
+  };
+  const timed = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await run();
+    } finally {
+      timings[name] = Math.round(performance.now() - t0);
+    }
+  };
+
+  let video: OpenVideo | undefined;
+  try {
+    throwIfAborted(signal);
+    report('probe', 0);
+    const bytes = await openByteSource(request.source, signal);
+    video = await timed('probe', () => openVideo(bytes, { work, limits, signal }));
+    const facts = video.facts;
+    checkLimits(facts, limits);
+    report('probe', 1);
+
+    const outputs: OutputFile[] = [];
+    const ffmpeg = (phase: Phase, args: string[], expectedFrames: number, extra: RunOptions = {}) =>
+      runFfmpeg(args, {
+        signal,
+        timeoutMs: limits.ffmpegTimeoutMs,
+        stallTimeoutMs: 120_000,
+        onFrames: (frames) => report(phase, frames / Math.max(1, expectedFrames)),
+        ...extra,
+      }).catch((error: unknown) => {
+        throw classifyDecodeError(error);
+      });
+    const selection = (name: string, times: number[], mode: GenerateOptions['mode']) =>
+      video!.index.write(join(work, `${name}.mkv`), times, mode, signal);
+
+    for (const phase of phaseOrder(options)) {
+      throwIfAborted(signal);
+      report(phase, 0);
+      await timed(phase, async () => {
+        if (phase === 'strip') {
+          const plan = planStrip(facts, options);
+          const picked = await selection('strip', plan.times, options.mode);
+          await ffmpeg('strip', tileSheetArgs(join(work, 'strip.mkv'), facts, plan.tile, options, join(staging, 'strip.jpg'), limits), 1);
+          outputs.push({
+            kind: 'strip',
+            file: 'strip.jpg',
+            bytes: 0,
+            contentType: 'image/jpeg',
+            ...plan.size,
+            tiles: plan.times.length,
+            times: picked.frames.map((f) => f.actual),
+          });
+        } else if (phase === 'storyboard') {
+          outputs.push(...(await makeStoryboard(facts, options, work, staging, limits, selection, ffmpeg)));
+        } else if (phase === 'poster') {
+          outputs.push(await makePoster(facts, options, work, staging, limits, selection, ffmpeg));
+        } else if (phase === 'animated') {
+          const times = animatedClipTimes(facts.duration);
+          const size = fitSize(facts, { width: Math.min(options.animatedWidth, facts.displayWidth) });
+          await selection('animated', times, 'accurate');
+          const file = `preview.${options.animatedFormat}`;
+          await ffmpeg('animated', animatedArgs(join(work, 'animated.mkv'), facts, size, options.animatedFormat, 10, join(staging, file), limits), times.length);
+          outputs.push({ kind: 'animated', file, bytes: 0, contentType: `image/${options.animatedFormat}`, ...size });
+        }
+      });
+      report(phase, 1);
+    }
+
+    for (const output of outputs) output.bytes = (await stat(join(staging, output.file))).size;
+    timings.total = Math.round(performance.now() - started);
+    const manifest: Manifest = {
+      version: 1,
+      input: facts,
+      options,
+      route: video.route,
+      bytesRead: bytes.bytesRead(),
+      outputs,
+      timings,
+      ffmpeg: { version: await ffmpegVersion() },
+      generatedAt: new Date().toISOString(),
+    };
+    throwIfAborted(signal);
+    await writeFile(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    await commit(staging, request.outDir, [...outputs.map((o) => o.file), 'manifest.json']);
+    report('manifest', 1);
+    return manifest;
+  } catch (error) {
+    if (signal?.aborted) throw new ThumbnailerError('E_CANCELED', 'The job was canceled.', { cause: error });
+    throw error;
+  } finally {
+    await video?.dispose();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+function phaseOrder(options: GenerateOptions): Phase[] {
+  return (['strip', 'storyboard', 'poster', 'animated'] as const).filter((p) => options.outputs.includes(p));
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new ThumbnailerError('E_CANCELED', 'The job was canceled.');
+}
+
+function checkLimits(facts: InputFacts, limits: Limits): void {
+  if (facts.size > limits.maxInputBytes) {
+    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The input is ${facts.size} bytes, over the limit of ${limits.maxInputBytes}.`);
+  }
+  if (facts.duration > limits.maxDurationSeconds) {
+    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The video lasts ${facts.duration} s, over the limit of ${limits.maxDurationSeconds} s.`);
+  }
+  if (facts.width * facts.height > limits.maxPixels) {
+    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The picture is ${facts.width}x${facts.height}, over the limit of ${limits.maxPixels} pixels.`);
+  }
+}
+
+/** A decoder that exits with an error on our own selection file means the video's data is bad. */
+function classifyDecodeError(error: unknown): unknown {
+  if (!ThumbnailerError.is(error) || error.code !== 'E_FFMPEG_FAILED') return error;
+  const tail = 'stderrTail' in error ? String(error.stderrTail) : '';
+  if (/Invalid data|corrupt|error while decoding|non-existing PPS|decode_slice|Invalid NAL|no frame|missing picture|Could not find ref/i.test(tail + error.message)) {
+    return new ThumbnailerError('E_CORRUPT_VIDEO', `The video cannot be decoded: ${error.message.replace(/^ffmpeg failed: /, '')}`, { cause: error });
+  }
+  return error;
+}
+
+type SelectionFn = (name: string, times: number[], mode: GenerateOptions['mode']) => Promise<{ frames: { actual: number }[] }>;
+type FfmpegFn = (phase: Phase, args: string[], expectedFrames: number, extra?: RunOptions) => Promise<{ stdout: Buffer }>;
+
+async function makeStoryboard(
+  facts: InputFacts,
+  options: GenerateOptions,
+  work: string,
+  staging: string,
+  limits: Limits,
+  selection: SelectionFn,
+  ffmpeg: FfmpegFn,
+): Promise<OutputFile[]> {
+  const plan = planStoryboard(facts, options);
+  const times: number[] = [];
+  for (const [sheet, file] of plan.sheetFiles.entries()) {
+    const tiles = plan.tiles.filter((t) => t.sheet === sheet);
+    const picked = await selection(`storyboard-${sheet}`, tiles.map((t) => t.time), options.mode);
+    times.push(...picked.frames.map((f) => f.actual));
+    await ffmpeg(
+      'storyboard',
+      tileSheetArgs(
+        join(work, `storyboard-${sheet}.mkv`),
+        facts,
+        plan.tile,
+        { cols: plan.cols, rows: plan.sheetRows[sheet]!, padding: 0, margin: 0, color: 'black', quality: 5 },
+        join(staging, file),
+        limits,
+      ),
+      1,
+    );
+  }
+  await writeFile(join(staging, 'storyboard.vtt'), storyboardVtt(plan));
+  await writeFile(join(staging, 'storyboard.json'), JSON.stringify(storyboardJson(plan), null, 2) + '\n');
+  return [
+    ...plan.sheetFiles.map((file, sheet): OutputFile => ({
+      kind: 'storyboard',
+      file,
+      bytes: 0,
+      contentType: 'image/jpeg',
+      width: plan.cols * plan.tile.width,
+      height: plan.sheetRows[sheet]! * plan.tile.height,
+      tiles: plan.tiles.filter((t) => t.sheet === sheet).length,
+      times: times.filter((_, i) => plan.tiles[i]!.sheet === sheet),
+    })),
+    { kind: 'storyboard-vtt', file: 'storyboard.vtt', bytes: 0, contentType: 'text/vtt' },
+    { kind: 'storyboard-json', file: 'storyboard.json', bytes: 0, contentType: 'application/json' },
+  ];
+}
+
+async function makePoster(
+  facts: InputFacts,
+  options: GenerateOptions,
+  work: string,
+  staging: string,
+  limits: Limits,
+  selection: SelectionFn,
+  ffmpeg: FfmpegFn,
+): Promise<OutputFile> {
+  const candidates = posterCandidateTimes(facts.duration);
+  const scoringSize: Size = fitSize(facts, { width: 64 });
+  const picked = await selection('poster-candidates', candidates, options.mode);
+  const frameBytes = scoringSize.width * scoringSize.height;
+  const { stdout } = await ffmpeg(
+    'poster',
+    scoringFramesArgs(join(work, 'poster-candidates.mkv'), facts, scoringSize, limits),
+    candidates.length * 2,
+    { captureStdout: true, maxStdoutBytes: frameBytes * candidates.length * 2 },
+  );
+  const frames: Uint8Array[] = [];
+  for (let offset = 0; offset + frameBytes <= stdout.length; offset += frameBytes) frames.push(stdout.subarray(offset, offset + frameBytes));
+  if (frames.length === 0) throw new ThumbnailerError('E_CORRUPT_VIDEO', 'No frame of the video could be decoded for the poster.');
+  const { index } = choosePoster(frames);
+  const time = picked.frames[index]?.actual ?? 0;
+  const size = fitSize(facts, { width: Math.min(options.posterWidth, facts.displayWidth) });
+  await selection('poster', [time], 'accurate');
+  await ffmpeg('poster', singleFrameArgs(join(work, 'poster.mkv'), facts, size, 2, join(staging, 'poster.jpg'), limits), 1);
+  return { kind: 'poster', file: 'poster.jpg', bytes: 0, contentType: 'image/jpeg', ...size, times: [time] };
+}
+
+/** Moves staged files into `outDir`, manifest last; on failure removes what it had moved. */
+async function commit(staging: string, outDir: string, files: string[]): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const moved: string[] = [];
+  try {
+    for (const file of files) {
+      const target = join(outDir, file);
+      const temp = join(outDir, `.${file}.${randomUUID().slice(0, 8)}.tmp`);
+      try {
+        await rename(join(staging, file), temp);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+        await copyFile(join(staging, file), temp);
+      }
+      await rename(temp, target);
+      moved.push(target);
+    }
+  } catch (error) {
+    await Promise.all(moved.map((path) => unlink(path).catch(() => undefined)));
+    if ((await readdir(outDir).catch(() => ['?'])).length === 0) await rmdir(outDir).catch(() => undefined);
+    throw new ThumbnailerError('E_OUTPUT_FAILED', `Could not write the outputs to ${outDir}: ${(error as Error).message}`, { cause: error });
+  }
+}

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { ThumbnailerError } from '../errors.js';
+
+/** The outputs a job can make; `animated` is the short preview (webp or gif). */
+export const OUTPUT_KINDS = ['strip', 'poster', 'storyboard', 'animated'] as const;
+export type OutputKind = (typeof OUTPUT_KINDS)[number];
+
+const color = z
+  .string()
+  .regex(/^(#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?|0x[0-9a-fA-F]{6}([0-9a-fA-F]{2})?|[a-zA-Z]{3,20})$/, {
+    message: 'must be a color name or #RRGGBB',
+  });
+
+/**
+ * Every job option, camelCase, with the seed's defaults for the strip (10x5 tiles, 600 px wide,
+ * quality 10). The same schema serves CLI flags, JSON jobs, the HTTP API and environment defaults.
+ */
+export const generateOptionsSchema = z
+  .object({
+    outputs: z
+      .array(z.enum(OUTPUT_KINDS))
+      .min(1)
+      .default(['strip', 'poster', 'storyboard'])
+      .transform((list) => [...new Set(list)]),
+    rows: z.number().int().min(1).max(20).default(5),
+    cols: z.number().int().min(1).max(20).default(10),
+    width: z.number().int().min(16).max(1920).optional(),
+    height: z.number().int().min(16).max(1080).optional(),
+    padding: z.number().int().min(0).max(100).default(0),
+    margin: z.number().int().min(0).max(100).default(0),
+    color: color.default('black'),
+    quality: z.number().int().min(1).max(31).default(10),
+    mode: z.enum(['fast', 'accurate']).default('fast'),
+    storyboardInterval: z.number().min(0.5).max(600).default(10),
+    storyboardWidth: z.number().int().min(32).max(640).default(160),
+    storyboardMinTiles: z.number().int().min(1).max(100).default(10),
+    storyboardGrid: z.number().int().min(1).max(10).default(10),
+    posterWidth: z.number().int().min(32).max(3840).default(1280),
+    animatedFormat: z.enum(['webp', 'gif']).default('webp'),
+    animatedWidth: z.number().int().min(32).max(1280).default(320),
+    layout: z.enum(['default', 'seed']).default('default'),
+  })
+  .strict()
+  .refine((o) => o.width === undefined || o.height === undefined, {
+    message: 'give width or height, not both',
+    path: ['width'],
+  });
+
+export type GenerateOptionsInput = z.input<typeof generateOptionsSchema>;
+export type GenerateOptions = z.output<typeof generateOptionsSchema>;
+
+/** Validates options before any work starts; the error names the offending option. */
+export function parseGenerateOptions(input: unknown): GenerateOptions {
+  const result = generateOptionsSchema.safeParse(input ?? {});
+  if (result.success) {
+    // The strip defaults to 600 px wide tiles unless a height was asked for.
+    const o = result.data;
+    if (o.width === undefined && o.height === undefined) o.width = 600;
+    return o;
+  }
+  const issue = result.error.issues[0]!;
+  const name = issue.path.length > 0 ? issue.path.join('.') : 'options';
+  const message =
+    issue.code === 'unrecognized_keys' ? `unknown option ${issue.keys.join(', ')}` : `${name} ${issue.message}`;
+  throw new ThumbnailerError('E_OPTION_INVALID', `Invalid option: ${message}`);
+}
+
+/** Limits enforced on every input, overridable by the host (PRODUCT.md section 8). */
+export interface Limits {
+  maxInputBytes: number;
+  maxDurationSeconds: number;
+  maxPixels: number;
+  /** Wall-clock limit of one ffmpeg run; a run that keeps making progress is not the concern here. */
+  ffmpegTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxInputBytes: 50 * 1024 ** 3,
+  maxDurationSeconds: 24 * 3600,
+  maxPixels: 8192 * 8192,
+  ffmpegTimeoutMs: 10 * 60_000,
+};

@@ -1,0 +1,147 @@
+import { createWriteStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { CustomSource, FilePathSource, type Source } from 'mediabunny';
+import { ThumbnailerError } from '../errors.js';
+import type { RangedVideoSource, VideoSource } from './types.js';
+
+/**
+ * Random access to the input's bytes, whatever it is (local file, http(s) URL, a blob through the
+ * storage SDK), counting what is read. Everything the engine reads goes through here.
+ */
+export interface ByteSource {
+  name: string;
+  size: number;
+  etag?: string;
+  /** Set when the bytes are already in a local file. */
+  localPath?: string;
+  read(start: number, end: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /** A mediabunny source over the same bytes. */
+  demuxerSource(): Source;
+  bytesRead(): number;
+}
+
+const CHUNK = 8 * 1024 * 1024;
+
+export async function openByteSource(source: VideoSource, signal?: AbortSignal): Promise<ByteSource> {
+  if (source.kind === 'file') return openFile(source.path);
+  if (source.kind === 'url') return countingSource(await rangedFromUrl(source.url, source.name, signal));
+  return countingSource(source);
+}
+
+async function openFile(path: string): Promise<ByteSource> {
+  let size: number;
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new ThumbnailerError('E_INPUT_NOT_FOUND', `${path} is not a file.`);
+    size = info.size;
+  } catch (error) {
+    if (ThumbnailerError.is(error)) throw error;
+    throw new ThumbnailerError('E_INPUT_NOT_FOUND', `Input file not found: ${path}`, { cause: error });
+  }
+  let bytes = 0;
+  return {
+    name: path,
+    size,
+    localPath: path,
+    async read(start, end) {
+      const handle = await open(path, 'r');
+      try {
+        const buffer = Buffer.alloc(Math.max(0, Math.min(end, size) - start));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
+        bytes += bytesRead;
+        return buffer.subarray(0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+    },
+    demuxerSource() {
+      const inner = new FilePathSource(path);
+      inner.on('read', ({ start, end }) => (bytes += end - start));
+      return inner;
+    },
+    bytesRead: () => bytes,
+  };
+}
+
+function countingSource(source: RangedVideoSource): ByteSource {
+  let bytes = 0;
+  const read = async (start: number, end: number, signal?: AbortSignal) => {
+    const data = await source.read(start, Math.min(end, source.size), { signal });
+    bytes += data.byteLength;
+    return data;
+  };
+  return {
+    name: source.name,
+    size: source.size,
+    etag: source.etag,
+    read,
+    demuxerSource: () =>
+      new CustomSource({
+        getSize: () => source.size,
+        read: (start, end) => read(start, end),
+        prefetchProfile: 'network',
+        maxCacheSize: 16 * 1024 * 1024,
+      }),
+    bytesRead: () => bytes,
+  };
+}
+
+/** An http(s) URL read with bounded range requests; redirects are refused (they could lead anywhere). */
+async function rangedFromUrl(url: string, name: string | undefined, signal?: AbortSignal): Promise<RangedVideoSource> {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new ThumbnailerError('E_URL_REFUSED', `Only http(s) URLs are read, not ${parsed.protocol}`);
+  }
+  const display = name ?? `${parsed.origin}${parsed.pathname}`;
+  const fetchRange = async (start: number, end: number, rangeSignal?: AbortSignal) => {
+    const response = await fetch(url, {
+      headers: { range: `bytes=${start}-${end - 1}` },
+      redirect: 'error',
+      signal: rangeSignal ?? signal,
+    }).catch((error: unknown) => {
+      throw new ThumbnailerError('E_STORAGE_UNAVAILABLE', `Could not read ${display}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    });
+    if (response.status === 404) throw new ThumbnailerError('E_INPUT_NOT_FOUND', `Not found: ${display}`);
+    if (response.status !== 206 && response.status !== 200) {
+      throw new ThumbnailerError(
+        response.status >= 500 ? 'E_STORAGE_UNAVAILABLE' : 'E_URL_REFUSED',
+        `Reading ${display} failed with HTTP ${response.status}`,
+      );
+    }
+    if (response.status === 200 && start > 0) {
+      await response.body?.cancel();
+      throw new ThumbnailerError('E_URL_REFUSED', `${display} does not support range requests`);
+    }
+    const buffer = new Uint8Array(await response.arrayBuffer());
+    return { response, data: buffer.subarray(0, end - start) };
+  };
+  const { response, data } = await fetchRange(0, 1);
+  const total = /\/(\d+)$/.exec(response.headers.get('content-range') ?? '')?.[1];
+  const size = total ? Number(total) : data.byteLength;
+  return {
+    kind: 'ranged',
+    name: display,
+    size,
+    etag: response.headers.get('etag') ?? undefined,
+    read: async (start, end, options) => (await fetchRange(start, end, options?.signal)).data,
+  };
+}
+
+/** Copies the source to a local file in bounded chunks (for containers that cannot be read in place). */
+export async function downloadTo(source: ByteSource, path: string, maxBytes: number, signal?: AbortSignal): Promise<void> {
+  if (source.size > maxBytes) {
+    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The input is ${source.size} bytes, over the ${maxBytes}-byte limit.`);
+  }
+  const out = createWriteStream(path);
+  try {
+    for (let offset = 0; offset < source.size; offset += CHUNK) {
+      if (signal?.aborted) throw new ThumbnailerError('E_CANCELED', 'The job was canceled.');
+      const data = await source.read(offset, Math.min(source.size, offset + CHUNK), signal);
+      if (!out.write(data)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+    }
+  } finally {
+    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  }
+}

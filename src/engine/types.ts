@@ -1,0 +1,94 @@
+import type { GenerateOptions, GenerateOptionsInput, Limits, OutputKind } from './options.js';
+
+/**
+ * Where a video comes from. The engine never downloads a whole video to read it: `file` is read
+ * in place, `url` and `ranged` are read with bounded range requests (container index, then only
+ * the samples used).
+ */
+export type VideoSource =
+  | { kind: 'file'; path: string }
+  | { kind: 'url'; url: string; name?: string }
+  | RangedVideoSource;
+
+export interface RangedVideoSource {
+  kind: 'ranged';
+  /** What the manifest calls the input (a blob name, say). Never a URL with a signature. */
+  name: string;
+  size: number;
+  etag?: string;
+  /** Reads bytes [start, end) (end exclusive). */
+  read(start: number, end: number, options?: { signal?: AbortSignal }): Promise<Uint8Array>;
+  /**
+   * A URL ffmpeg may read directly when the index route cannot handle the file (e.g. a
+   * short-lived read-only SAS URL). Without it, such files are downloaded to a bounded temp file.
+   */
+  fallbackUrl?: () => Promise<string>;
+}
+
+export type Phase = 'probe' | 'strip' | 'poster' | 'storyboard' | 'animated' | 'manifest';
+
+export interface Progress {
+  phase: Phase;
+  /** Overall progress of the job, 0..1. */
+  fraction: number;
+}
+
+export interface GenerateRequest {
+  source: VideoSource;
+  outDir: string;
+  options?: GenerateOptionsInput | GenerateOptions;
+  limits?: Partial<Limits>;
+  signal?: AbortSignal;
+  onProgress?: (progress: Progress) => void;
+  /** Parent folder for the job's temporary folder (removed when the job ends, whatever happens). */
+  tempDir?: string;
+}
+
+export interface InputFacts {
+  name: string;
+  etag?: string;
+  size: number;
+  container: string;
+  duration: number;
+  codec: string;
+  profile?: string;
+  pixelFormat?: string;
+  width: number;
+  height: number;
+  /** Size as displayed: rotation applied and pixels made square. */
+  displayWidth: number;
+  displayHeight: number;
+  rotation: number;
+  sampleAspectRatio: string;
+  frameRate?: number;
+  frameCount?: number;
+  hdr?: 'pq' | 'hlg';
+  interlaced: boolean;
+  hasAudio: boolean;
+}
+
+export interface OutputFile {
+  kind: OutputKind | 'storyboard-vtt' | 'storyboard-json';
+  file: string;
+  bytes: number;
+  contentType: string;
+  width?: number;
+  height?: number;
+  tiles?: number;
+  /** Seconds into the video that each tile shows, for strip and storyboard. */
+  times?: number[];
+}
+
+export interface Manifest {
+  version: 1;
+  input: InputFacts;
+  options: GenerateOptions;
+  /** How frames were read: `index` (container index + chosen samples, in place), `remux` or `transcode` (through a local Matroska proxy). */
+  route: 'index' | 'remux' | 'transcode';
+  /** Bytes of the input the engine read (index route), when known. */
+  bytesRead?: number;
+  outputs: OutputFile[];
+  timings: Record<string, number>;
+  ffmpeg: { version: string };
+  generatedAt: string;
+}

@@ -1,0 +1,158 @@
+import { join } from 'node:path';
+import { FilePathSource, Input, MATROSKA, MP4, QTFF, WEBM, type InputVideoTrack, type Source } from 'mediabunny';
+import { ThumbnailerError } from '../errors.js';
+import { remuxArgs, transcodeArgs } from './compose.js';
+import { runFfmpeg } from './exec.js';
+import type { Limits } from './options.js';
+import { displaySize, factsFromProbe, ffprobeFile, hdrKind, isInterlaced, normaliseRotation, videoStream } from './probe.js';
+import { FrameIndex } from './selection.js';
+import { SNIFF_BYTES, sniffContainer, type Container } from './sniff.js';
+import { downloadTo, type ByteSource } from './source.js';
+import type { InputFacts, Manifest } from './types.js';
+
+/** Containers the index route reads in place; nothing else is ever handed to the demuxer. */
+const INDEXED_FORMATS = [MP4, QTFF, MATROSKA, WEBM];
+/** Codecs a selection file can carry. */
+const COPYABLE_CODECS = new Set(['avc', 'hevc', 'vp8', 'vp9', 'av1']);
+const COPYABLE_FFMPEG_CODECS = new Set(['h264', 'hevc', 'vp8', 'vp9', 'av1']);
+
+export interface OpenVideo {
+  facts: InputFacts;
+  index: FrameIndex;
+  route: Manifest['route'];
+  dispose(): Promise<void>;
+}
+
+interface OpenContext {
+  work: string;
+  limits: Limits;
+  signal?: AbortSignal;
+}
+
+/**
+ * Recognises the container by its bytes and opens the video for frame selection:
+ * - `index`: MP4/MOV/Matroska/WebM with a copyable codec, read in place (ranges only);
+ * - `remux`: other containers (MPEG-TS, AVI, ...) with a copyable codec, stream-copied to Matroska;
+ * - `transcode`: codecs a selection file cannot carry (MPEG-2, ProRes, ...), re-encoded to an H.264 proxy.
+ * The last two need the bytes locally: a remote input is then downloaded to a bounded temp file.
+ */
+export async function openVideo(bytes: ByteSource, context: OpenContext): Promise<OpenVideo> {
+  if (bytes.size > context.limits.maxInputBytes) {
+    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The input is ${bytes.size} bytes, over the limit of ${context.limits.maxInputBytes}.`);
+  }
+  const head = await bytes.read(0, Math.min(SNIFF_BYTES, bytes.size), context.signal);
+  const container = sniffContainer(head, bytes.size);
+  if (container.indexed) {
+    const direct = await openIndexed(bytes.demuxerSource(), bytes, container, context);
+    if (direct) return direct;
+  }
+  return openThroughProxy(bytes, container, context);
+}
+
+async function primaryTrack(input: Input): Promise<InputVideoTrack | null> {
+  try {
+    return await input.getPrimaryVideoTrack();
+  } catch (error) {
+    if (ThumbnailerError.is(error)) throw error;
+    return null;
+  }
+}
+
+/** The index route, or undefined when this file needs the proxy route instead. */
+async function openIndexed(source: Source, bytes: ByteSource, container: Container, context: OpenContext): Promise<OpenVideo | undefined> {
+  const input = new Input({ source, formats: INDEXED_FORMATS });
+  const dispose = async () => input.dispose();
+  try {
+    const track = await primaryTrack(input);
+    if (!track || !track.codec || !COPYABLE_CODECS.has(track.codec)) {
+      await dispose();
+      return undefined;
+    }
+    const start = await track.getFirstTimestamp();
+    const end = (await track.getDurationFromMetadata().catch(() => null)) ?? (await track.computeDuration());
+    const index = new FrameIndex(track, start);
+    // One keyframe through ffprobe tells what the bitstream says: field order, pixel format, colour.
+    const samplePath = join(context.work, 'probe-sample.mkv');
+    await index.write(samplePath, [0], 'fast', context.signal);
+    const sample = videoStream(await ffprobeFile(samplePath, 'matroska', context.signal));
+    const colour = await track.getColorSpace();
+    const rotation = normaliseRotation(track.rotation);
+    const par = track.pixelAspectRatio;
+    const containerSar = par.num > 0 && par.den > 0 && par.num !== par.den ? `${par.num}:${par.den}` : undefined;
+    const sar = containerSar ?? (sample.sample_aspect_ratio && sample.sample_aspect_ratio !== '0:1' ? sample.sample_aspect_ratio : '1:1');
+    const [sarNum, sarDen] = sar.split(':').map(Number);
+    const width = track.codedWidth;
+    const height = track.codedHeight;
+    const stats = await track.computePacketStats(100).catch(() => undefined);
+    const facts: InputFacts = {
+      name: bytes.name,
+      etag: bytes.etag,
+      size: bytes.size,
+      container: container.label,
+      duration: round3(Math.max(0, end - start)),
+      codec: sample.codec_name ?? track.codec,
+      profile: sample.profile,
+      pixelFormat: sample.pix_fmt,
+      width,
+      height,
+      ...displaySize(width, height, (sarNum ?? 1) / (sarDen ?? 1), rotation),
+      rotation,
+      sampleAspectRatio: sar,
+      frameRate: stats ? round3(stats.averagePacketRate) : undefined,
+      hdr: hdrKind(colour.transfer ?? undefined) ?? hdrKind(sample.color_transfer),
+      interlaced: isInterlaced(sample),
+      hasAudio: (await input.getAudioTracks()).length > 0,
+    };
+    return { facts, index, route: 'index', dispose };
+  } catch (error) {
+    await dispose();
+    if (ThumbnailerError.is(error) && error.code !== 'E_CORRUPT_VIDEO' && error.code !== 'E_FFMPEG_FAILED') throw error;
+    // The demuxer could not make sense of the file: let ffmpeg have a look (and say why it fails).
+    if (ThumbnailerError.is(error) || error instanceof Error) return undefined;
+    throw error;
+  }
+}
+
+async function openThroughProxy(bytes: ByteSource, container: Container, context: OpenContext): Promise<OpenVideo> {
+  let localPath = bytes.localPath;
+  if (!localPath) {
+    localPath = join(context.work, 'input');
+    await downloadTo(bytes, localPath, context.limits.maxInputBytes, context.signal);
+  }
+  const probe = await ffprobeFile(localPath, container.demuxer, context.signal);
+  const facts = factsFromProbe(probe, { name: bytes.name, size: bytes.size, etag: bytes.etag, container: container.label });
+  if (facts.width * facts.height > context.limits.maxPixels) {
+    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The picture is ${facts.width}x${facts.height}, over the limit of ${context.limits.maxPixels} pixels.`);
+  }
+  if (facts.duration > context.limits.maxDurationSeconds) {
+    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The video lasts ${facts.duration} s, over the limit of ${context.limits.maxDurationSeconds} s.`);
+  }
+  const copyable = COPYABLE_FFMPEG_CODECS.has(facts.codec);
+  const proxyPath = join(context.work, 'proxy.mkv');
+  const args = copyable
+    ? remuxArgs(localPath, container.demuxer, proxyPath, context.limits)
+    : transcodeArgs(localPath, container.demuxer, facts, proxyPath, context.limits);
+  await runFfmpeg(args, { signal: context.signal, timeoutMs: context.limits.ffmpegTimeoutMs, stallTimeoutMs: 120_000 }).catch((error: unknown) => {
+    if (ThumbnailerError.is(error) && error.code === 'E_FFMPEG_FAILED') {
+      throw new ThumbnailerError('E_CORRUPT_VIDEO', `The video cannot be read: ${error.message.replace(/^ffmpeg failed: /, '')}`, { cause: error });
+    }
+    throw error;
+  });
+  const input = new Input({ source: new FilePathSource(proxyPath), formats: [MATROSKA] });
+  const track = await primaryTrack(input);
+  if (!track || !track.codec) {
+    input.dispose();
+    throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The video stream could not be read back after conversion.');
+  }
+  const start = await track.getFirstTimestamp();
+  const end = await track.computeDuration();
+  if (!facts.duration) facts.duration = round3(end - start);
+  return {
+    facts,
+    index: new FrameIndex(track, start),
+    route: copyable ? 'remux' : 'transcode',
+    dispose: async () => input.dispose(),
+  };
+}
+
+const round3 = (n: number) => Math.round(n * 1000) / 1000;

@@ -1,0 +1,93 @@
+/**
+ * The one error type of the product. `code` is the stable contract (tests, API clients and the
+ * poison queue read it); `message` is one human sentence; `status` maps it to HTTP; `permanent`
+ * tells the worker whether retrying could ever help.
+ */
+export type ErrorCode =
+  | 'E_OPTION_INVALID'
+  | 'E_INPUT_NOT_FOUND'
+  | 'E_INPUT_EMPTY'
+  | 'E_NOT_A_VIDEO'
+  | 'E_FORMAT_REFUSED'
+  | 'E_NO_VIDEO_STREAM'
+  | 'E_CORRUPT_VIDEO'
+  | 'E_LIMIT_EXCEEDED'
+  | 'E_URL_REFUSED'
+  | 'E_FFMPEG_MISSING'
+  | 'E_FFMPEG_FAILED'
+  | 'E_FFMPEG_TIMEOUT'
+  | 'E_CANCELED'
+  | 'E_OUTPUT_FAILED'
+  | 'E_BLOB_NOT_FOUND'
+  | 'E_MESSAGE_INVALID'
+  | 'E_STORAGE_UNAVAILABLE'
+  | 'E_STORAGE_REFUSED'
+  | 'E_INTERNAL';
+
+interface ErrorSpec {
+  status: number;
+  permanent: boolean;
+}
+
+const SPECS: Record<ErrorCode, ErrorSpec> = {
+  E_OPTION_INVALID: { status: 400, permanent: true },
+  E_INPUT_NOT_FOUND: { status: 404, permanent: true },
+  E_INPUT_EMPTY: { status: 422, permanent: true },
+  E_NOT_A_VIDEO: { status: 422, permanent: true },
+  E_FORMAT_REFUSED: { status: 422, permanent: true },
+  E_NO_VIDEO_STREAM: { status: 422, permanent: true },
+  E_CORRUPT_VIDEO: { status: 422, permanent: true },
+  E_LIMIT_EXCEEDED: { status: 413, permanent: true },
+  E_URL_REFUSED: { status: 400, permanent: true },
+  E_FFMPEG_MISSING: { status: 503, permanent: false },
+  E_FFMPEG_FAILED: { status: 500, permanent: false },
+  E_FFMPEG_TIMEOUT: { status: 504, permanent: false },
+  E_CANCELED: { status: 503, permanent: false },
+  E_OUTPUT_FAILED: { status: 500, permanent: false },
+  E_BLOB_NOT_FOUND: { status: 404, permanent: true },
+  E_MESSAGE_INVALID: { status: 400, permanent: true },
+  E_STORAGE_UNAVAILABLE: { status: 503, permanent: false },
+  E_STORAGE_REFUSED: { status: 502, permanent: true },
+  E_INTERNAL: { status: 500, permanent: false },
+};
+
+export class ThumbnailerError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly permanent: boolean;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; permanent?: boolean } = {}) {
+    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ThumbnailerError';
+    this.code = code;
+    this.status = SPECS[code].status;
+    this.permanent = options.permanent ?? SPECS[code].permanent;
+  }
+
+  static is(value: unknown): value is ThumbnailerError {
+    return value instanceof ThumbnailerError;
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Wraps anything thrown into a ThumbnailerError, keeping typed ones as they are. */
+export function asThumbnailerError(error: unknown, fallback: ErrorCode = 'E_INTERNAL'): ThumbnailerError {
+  if (ThumbnailerError.is(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new ThumbnailerError(fallback, message, { cause: error });
+}
+
+/**
+ * Removes what must never reach a log or an error message: SAS signatures, account keys and
+ * connection-string secrets. Applied to every ThumbnailerError message and to ffmpeg's stderr.
+ */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/([?&](?:sig|se|sv|sp|sr|st|spr|skoid|sktid|skt|ske|sks|skv|saoid|suoid|scid)=)[^&\s"']*/gi, '$1REDACTED')
+    .replace(/(AccountKey=)[^;\s"']*/gi, '$1REDACTED')
+    .replace(/(SharedAccessSignature=)[^;\s"']*/gi, '$1REDACTED')
+    .replace(/(Authorization:\s*(?:Bearer|SharedKey)\s+)\S+/gi, '$1REDACTED');
+}

@@ -1,0 +1,58 @@
+import { InvalidArgumentError, type Command } from 'commander';
+
+/**
+ * The job options as CLI flags, shared by `generate` and `submit`. Values are only converted
+ * here; the engine's schema validates them and names the flag that is wrong.
+ */
+const number = (value: string): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number');
+  return n;
+};
+
+export function addGenerateOptions(command: Command): Command {
+  return command
+    .option('--outputs <list>', 'comma-separated: strip,poster,storyboard,animated', (v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .option('--rows <n>', 'strip rows (default 5)', number)
+    .option('--cols <n>', 'strip columns (default 10)', number)
+    .option('--width <px>', 'strip tile width (default 600)', number)
+    .option('--height <px>', 'strip tile height (instead of width)', number)
+    .option('--padding <px>', 'space between strip tiles', number)
+    .option('--margin <px>', 'space around the strip', number)
+    .option('--color <color>', 'strip background color (name or #RRGGBB)')
+    .option('--quality <q>', 'JPEG quality of the strip, 1 (best) to 31 (default 10)', number)
+    .option('--mode <mode>', 'fast (nearest keyframes) or accurate (exact times)')
+    .option('--storyboard-interval <seconds>', 'one storyboard tile every N seconds (default 10)', number)
+    .option('--storyboard-width <px>', 'storyboard tile width (default 160)', number)
+    .option('--animated-format <format>', 'webp or gif')
+    .option('--layout <layout>', 'seed: also write <video>_keyframes.jpg like the seed sample');
+}
+
+const KEYS = [
+  'outputs',
+  'rows',
+  'cols',
+  'width',
+  'height',
+  'padding',
+  'margin',
+  'color',
+  'quality',
+  'mode',
+  'storyboardInterval',
+  'storyboardWidth',
+  'animatedFormat',
+  'layout',
+] as const;
+
+export function collectGenerateOptions(flags: Record<string, unknown>): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  for (const key of KEYS) if (flags[key] !== undefined) options[key] = flags[key];
+  if (options.layout === undefined && process.env.THUMBNAIL_LAYOUT) options.layout = process.env.THUMBNAIL_LAYOUT;
+  return options;
+}
+
+/** `storyboardInterval` -> `--storyboard-interval`, for messages shown to CLI users. */
+export function flagName(option: string): string {
+  return '--' + option.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
