@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'E_MESSAGE_INVALID'
   | 'E_STORAGE_UNAVAILABLE'
   | 'E_STORAGE_REFUSED'
+  | 'E_VIDEO_BUSY'
   | 'E_INTERNAL';
 
 interface ErrorSpec {
@@ -48,6 +49,7 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   E_MESSAGE_INVALID: { status: 400, permanent: true },
   E_STORAGE_UNAVAILABLE: { status: 503, permanent: false },
   E_STORAGE_REFUSED: { status: 502, permanent: true },
+  E_VIDEO_BUSY: { status: 409, permanent: false },
   E_INTERNAL: { status: 500, permanent: false },
 };
 

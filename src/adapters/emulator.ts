@@ -114,7 +114,6 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, AZURITE_DB: '' },
   });
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const output: string[] = [];

@@ -32,7 +32,7 @@ async function listNames(flag: string): Promise<Set<string>> {
   const names = new Set<string>();
   for (const line of stdout.toString('utf8').split('\n')) {
     // Lines look like " T.. zscale  V->V  ..." or " V....D h264  ..." or " D  mov,mp4,m4a  ..."
-    const match = /^\s*[A-Z.|]{1,8}\s+([\w,]+)\s/.exec(line);
+    const match = /^\s*[A-Z.|]{1,8}\s+([\w,-]+)\s/.exec(line);
     if (match) for (const name of match[1]!.split(',')) names.add(name);
   }
   return names;

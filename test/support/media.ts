@@ -300,6 +300,11 @@ export const MEDIA = {
       await writeFile(out, bytes.subarray(0, Math.floor(bytes.length * 0.3)));
     },
   },
+  audioOnly: {
+    ext: 'mp4',
+    what: 'an MP4 with an AAC stream and no video stream',
+    make: (out) => ffmpeg(['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=3', ...AAC, out]),
+  },
   randomBytes: {
     ext: 'mp4',
     what: '256 KiB of pseudo-random bytes (fixed seed)',

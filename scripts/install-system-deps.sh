@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the operating-system packages the product needs, on Debian or Ubuntu. Used by CI and by
+# the container images, so a step that breaks here breaks CI too.
+#   scripts/install-system-deps.sh            ffmpeg (runtime)
+#   scripts/install-system-deps.sh --test     ffmpeg plus what the test suite needs
+set -euo pipefail
+
+packages=(ffmpeg ca-certificates)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(procps)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "system packages present: ${packages[*]}"
+  exit 0
+fi
+
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+rm -rf /var/lib/apt/lists/* 2>/dev/null || true
+echo "installed: ${missing[*]}"

@@ -1,0 +1,286 @@
+import { EventEmitter } from 'node:events';
+import type { MessageQueue, QueueMessage } from '../../adapters/queue.js';
+import type { Progress } from '../../engine/types.js';
+import { ThumbnailerError, asThumbnailerError } from '../../errors.js';
+import type { Decision, JobDeps, JobInfo, JobOutcome } from './job.js';
+import { handleMessage, poisonBody } from './job.js';
+import { VisibilityRenewer } from './renewer.js';
+
+export interface WorkerOptions {
+  queue: Pick<MessageQueue, 'receive' | 'delete' | 'setVisibility' | 'name'>;
+  poison: Pick<MessageQueue, 'send'>;
+  job: JobDeps;
+  concurrency: number;
+  visibilityTimeoutSeconds: number;
+  pollIntervalMs: number;
+  /** Default grace of `close()`. */
+  shutdownGraceMs: number;
+  jobTimeoutMs: number;
+  /** Longest pause after repeated storage failures. */
+  maxBackoffMs?: number;
+}
+
+export interface JobEventBase {
+  messageId: string;
+  jobId?: string;
+  video?: string;
+  attempt: number;
+}
+
+/** Typed events: metrics, logs and server-sent events feed on these. */
+export interface WorkerEvents {
+  started: [JobEventBase];
+  progress: [JobEventBase & Progress];
+  completed: [JobEventBase & { outcome: JobOutcome }];
+  failed: [JobEventBase & { error: ThumbnailerError; retryInMs: number }];
+  poisoned: [JobEventBase & { error: ThumbnailerError }];
+  released: [JobEventBase & { error: ThumbnailerError }];
+  bytesRead: [number];
+  /** Storage became unreachable (`true`) or reachable again (`false`). */
+  storageDown: [boolean];
+  idle: [];
+  error: [unknown];
+  closed: [];
+}
+
+interface InFlight {
+  message: QueueMessage;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * The queue worker: receives up to `concurrency` messages, keeps them invisible while their jobs
+ * run, and carries out each job's decision (delete, retry later, poison, release). `close()` is
+ * memoised and ordered: stop receiving, let jobs finish within the grace, cancel the rest and
+ * release their messages, stop renewing, emit `closed`.
+ */
+export class Worker extends EventEmitter<WorkerEvents> {
+  private readonly opts: WorkerOptions;
+  private readonly renewer: VisibilityRenewer;
+  private readonly inFlight = new Map<string, InFlight>();
+  private readonly stopReceiving = new AbortController();
+  private loop?: Promise<void>;
+  private closing?: Promise<void>;
+  private slotFreed?: () => void;
+  private storageDown = false;
+  private onceTaken?: (message: QueueMessage | undefined) => void;
+
+  constructor(options: WorkerOptions) {
+    super();
+    this.opts = options;
+    this.renewer = new VisibilityRenewer(options.queue, options.visibilityTimeoutSeconds);
+    this.renewer.on('error', (error) => this.emit('error', error));
+    this.renewer.on('lost', (id, error) => {
+      this.opts.job.logger.warn({ messageId: id, err: error }, 'message lost while running: another worker may redo it');
+    });
+  }
+
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  /** True while storage answers (readiness reads this). */
+  get storageHealthy(): boolean {
+    return !this.storageDown;
+  }
+
+  /** Starts the receive loop; resolves at once. */
+  start(): void {
+    if (this.loop || this.closing) return;
+    this.loop = this.receiveLoop().catch((error: unknown) => this.emit('error', error));
+  }
+
+  /**
+   * `--once`: waits for one message (up to `waitMs`), runs it to the end and resolves with its
+   * decision, or undefined when none came.
+   */
+  async runOnce(waitMs = 30_000): Promise<Decision | undefined> {
+    const deadline = Date.now() + waitMs;
+    while (!this.stopReceiving.signal.aborted && Date.now() < deadline) {
+      let messages: QueueMessage[];
+      try {
+        messages = await this.opts.queue.receive(1, this.opts.visibilityTimeoutSeconds, {
+          signal: this.stopReceiving.signal,
+        });
+        this.setStorageDown(false);
+      } catch (error) {
+        if (this.stopReceiving.signal.aborted) break;
+        this.setStorageDown(true);
+        this.emit('error', error);
+        await sleep(this.opts.pollIntervalMs, this.stopReceiving.signal);
+        continue;
+      }
+      if (messages.length === 0) {
+        await sleep(this.opts.pollIntervalMs, this.stopReceiving.signal);
+        continue;
+      }
+      let decision: Decision | undefined;
+      await this.runJob(messages[0]!, (d) => (decision = d));
+      return decision;
+    }
+    return undefined;
+  }
+
+  /** Memoised: every call gets the first call's promise. */
+  close(graceMs: number = this.opts.shutdownGraceMs): Promise<void> {
+    return (this.closing ??= this.shutdown(graceMs));
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    // 1. stop taking messages
+    this.stopReceiving.abort();
+    this.slotFreed?.();
+    await this.loop;
+    // 2. let jobs in hand finish within the grace period
+    const all = () => Promise.all([...this.inFlight.values()].map((j) => j.done));
+    if (this.inFlight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([all(), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+    }
+    // 3. cancel the rest (kills ffmpeg); their handlers release the messages at once
+    for (const job of this.inFlight.values()) {
+      job.controller.abort(new ThumbnailerError('E_CANCELED', 'The worker is shutting down; the job was released'));
+    }
+    await all();
+    // 4. stop renewing, report
+    await this.renewer.close();
+    this.emit('closed');
+  }
+
+  private setStorageDown(down: boolean): void {
+    if (down === this.storageDown) return;
+    this.storageDown = down;
+    this.emit('storageDown', down);
+  }
+
+  private async receiveLoop(): Promise<void> {
+    const stop = this.stopReceiving.signal;
+    let failures = 0;
+    while (!stop.aborted) {
+      const free = this.opts.concurrency - this.inFlight.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+        this.slotFreed = undefined;
+        continue;
+      }
+      let messages: QueueMessage[];
+      try {
+        messages = await this.opts.queue.receive(free, this.opts.visibilityTimeoutSeconds, { signal: stop });
+        failures = 0;
+        this.setStorageDown(false);
+      } catch (error) {
+        if (stop.aborted) break;
+        // A storage outage never ends the loop: back off and try again.
+        failures++;
+        this.setStorageDown(true);
+        this.emit('error', error);
+        const backoff = Math.min(this.opts.maxBackoffMs ?? 30_000, 500 * 2 ** Math.min(failures, 10));
+        await sleep(backoff, stop);
+        continue;
+      }
+      if (messages.length === 0) {
+        if (this.inFlight.size === 0) this.emit('idle');
+        await sleep(this.opts.pollIntervalMs, stop);
+        continue;
+      }
+      for (const message of messages) {
+        if (stop.aborted) {
+          // Taken after close() began: give it straight back.
+          await this.opts.queue.setVisibility(message.id, message.popReceipt, 0).catch(() => undefined);
+          continue;
+        }
+        void this.runJob(message);
+      }
+    }
+  }
+
+  private runJob(message: QueueMessage, onDecision?: (d: Decision) => void): Promise<void> {
+    const controller = new AbortController();
+    const timeout = setTimeout(() => {
+      controller.abort(
+        new ThumbnailerError(
+          'E_LIMIT_EXCEEDED',
+          `The job exceeded its time limit of ${Math.round(this.opts.jobTimeoutMs / 1000)} s`,
+        ),
+      );
+    }, this.opts.jobTimeoutMs);
+    timeout.unref();
+    const tracked = this.renewer.track(message.id, message.popReceipt);
+    const info: JobInfo = {};
+    const base = (): JobEventBase => ({
+      messageId: message.id,
+      jobId: info.jobId,
+      video: info.video,
+      attempt: message.dequeueCount,
+    });
+    const done = (async () => {
+      this.emit('started', base());
+      const decision = await handleMessage(
+        { id: message.id, text: message.text, dequeueCount: message.dequeueCount },
+        this.opts.job,
+        {
+          signal: controller.signal,
+          info,
+          onProgress: (p) => this.emit('progress', { ...base(), phase: p.phase, fraction: p.fraction }),
+          onBytesRead: (n) => this.emit('bytesRead', n),
+        },
+      );
+      clearTimeout(timeout);
+      const popReceipt = (await this.renewer.untrack(message.id)) ?? tracked.popReceipt;
+      onDecision?.(decision);
+      await this.carryOut(message, popReceipt, decision, base());
+    })()
+      .catch((error: unknown) => {
+        // carryOut failed (storage down): the message reappears after its visibility timeout.
+        this.emit('error', error);
+      })
+      .finally(() => {
+        clearTimeout(timeout);
+        void this.renewer.untrack(message.id);
+        this.inFlight.delete(message.id);
+        this.slotFreed?.();
+      });
+    this.inFlight.set(message.id, { message, controller, done });
+    return done;
+  }
+
+  private async carryOut(message: QueueMessage, popReceipt: string, decision: Decision, base: JobEventBase) {
+    const q = this.opts.queue;
+    switch (decision.action) {
+      case 'ack':
+        await q.delete(message.id, popReceipt);
+        this.emit('completed', { ...base, outcome: decision.outcome });
+        return;
+      case 'retry':
+        // Hidden for the backoff, then redelivered with a higher dequeue count.
+        await q.setVisibility(message.id, popReceipt, Math.ceil(decision.delayMs / 1000));
+        this.emit('failed', { ...base, error: decision.error, retryInMs: decision.delayMs });
+        return;
+      case 'release':
+        await q.setVisibility(message.id, popReceipt, 0);
+        this.emit('released', { ...base, error: decision.error });
+        return;
+      case 'poison': {
+        const error = asThumbnailerError(decision.error);
+        await this.opts.poison.send(poisonBody(message, error.toJSON(), decision.info), { timeToLiveSeconds: -1 });
+        await q.delete(message.id, popReceipt);
+        this.emit('poisoned', { ...base, error });
+        return;
+      }
+    }
+  }
+}
