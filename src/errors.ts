@@ -88,7 +88,10 @@ export function asThumbnailerError(error: unknown, fallback: ErrorCode = 'E_INTE
  */
 export function redactSecrets(text: string): string {
   return text
-    .replace(/([?&](?:sig|se|sv|sp|sr|st|spr|skoid|sktid|skt|ske|sks|skv|saoid|suoid|scid)=)[^&\s"']*/gi, '$1REDACTED')
+    .replace(
+      /([?&](?:sig|se|sv|sp|sr|st|spr|skoid|sktid|skt|ske|sks|skv|saoid|suoid|scid)=)[^&\s"']*/gi,
+      '$1REDACTED',
+    )
     .replace(/(AccountKey=)[^;\s"']*/gi, '$1REDACTED')
     .replace(/(SharedAccessSignature=)[^;\s"']*/gi, '$1REDACTED')
     .replace(/(Authorization:\s*(?:Bearer|SharedKey)\s+)\S+/gi, '$1REDACTED');

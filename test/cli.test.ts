@@ -18,7 +18,11 @@ let nodeOnlyPath: string;
 /** Runs the CLI as a user would; never throws, returns exit code and output. */
 async function thumbnailer(args: string[], env: NodeJS.ProcessEnv = process.env) {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, env, maxBuffer: 1 << 24 });
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', cli, ...args], {
+      cwd: root,
+      env,
+      maxBuffer: 1 << 24,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -38,23 +42,48 @@ after(() => rm(work, { recursive: true, force: true }));
 describe('thumbnailer generate', () => {
   test('makes every default output of a fixture and prints the manifest with --json', async () => {
     const out = join(work, 'a');
-    const { code, stdout, stderr } = await thumbnailer(['generate', join(fixtures, 'bbb-a.mp4'), '-o', out, '--json']);
+    const { code, stdout, stderr } = await thumbnailer([
+      'generate',
+      join(fixtures, 'bbb-a.mp4'),
+      '-o',
+      out,
+      '--json',
+    ]);
     assert.equal(code, 0, stderr);
     const manifest = JSON.parse(stdout);
     assert.equal(manifest.input.width, 640);
-    assert.deepEqual((await readdir(out)).sort(), ['manifest.json', 'poster.jpg', 'storyboard.jpg', 'storyboard.json', 'storyboard.vtt', 'strip.jpg']);
+    assert.deepEqual((await readdir(out)).sort(), [
+      'manifest.json',
+      'poster.jpg',
+      'storyboard.jpg',
+      'storyboard.json',
+      'storyboard.vtt',
+      'strip.jpg',
+    ]);
   });
 
   test('a bad option is refused before any work, naming the flag', async () => {
     const out = join(work, 'bad');
-    const { code, stderr } = await thumbnailer(['generate', join(fixtures, 'bbb-a.mp4'), '-o', out, '--mode', 'slow']);
+    const { code, stderr } = await thumbnailer([
+      'generate',
+      join(fixtures, 'bbb-a.mp4'),
+      '-o',
+      out,
+      '--mode',
+      'slow',
+    ]);
     assert.equal(code, 2);
     assert.match(stderr, /E_OPTION_INVALID.*--mode/);
     await assert.rejects(readdir(out));
   });
 
   test('a missing file is one line, no stack trace', async () => {
-    const { code, stderr } = await thumbnailer(['generate', join(work, 'nope.mp4'), '-o', join(work, 'nope')]);
+    const { code, stderr } = await thumbnailer([
+      'generate',
+      join(work, 'nope.mp4'),
+      '-o',
+      join(work, 'nope'),
+    ]);
     assert.equal(code, 1);
     assert.equal(stderr.trim().split('\n').length, 1);
     assert.match(stderr, /E_INPUT_NOT_FOUND/);
@@ -63,7 +92,10 @@ describe('thumbnailer generate', () => {
   test('works on a machine without a system ffmpeg, through the npm-shipped build', async () => {
     const out = join(work, 'npm');
     const env = { ...process.env, PATH: nodeOnlyPath };
-    const { code, stdout, stderr } = await thumbnailer(['generate', join(fixtures, 'bbb-b.mp4'), '-o', out, '--json'], env);
+    const { code, stdout, stderr } = await thumbnailer(
+      ['generate', join(fixtures, 'bbb-b.mp4'), '-o', out, '--json'],
+      env,
+    );
     assert.equal(code, 0, stderr);
     const manifest = JSON.parse(stdout);
     assert.doesNotMatch(manifest.ffmpeg.version, /deb12/, 'the system ffmpeg must not be used here');
@@ -72,7 +104,10 @@ describe('thumbnailer generate', () => {
 
   test('without any ffmpeg: one clear sentence naming the fix, never "spawn ffprobe ENOENT"', async () => {
     const env = { ...process.env, PATH: nodeOnlyPath, THUMBNAILER_NO_NPM_FFMPEG: '1' };
-    const { code, stderr } = await thumbnailer(['generate', join(fixtures, 'bbb-a.mp4'), '-o', join(work, 'none')], env);
+    const { code, stderr } = await thumbnailer(
+      ['generate', join(fixtures, 'bbb-a.mp4'), '-o', join(work, 'none')],
+      env,
+    );
     assert.equal(code, 1);
     assert.equal(stderr.trim().split('\n').length, 1);
     assert.match(stderr, /E_FFMPEG_MISSING: .*apt-get install ffmpeg/);

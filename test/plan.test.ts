@@ -39,7 +39,10 @@ describe('strip plan', () => {
   });
 
   test('padding and margin grow the sheet', () => {
-    const plan = planStrip(facts(), parseGenerateOptions({ cols: 3, rows: 2, width: 100, padding: 4, margin: 10 }));
+    const plan = planStrip(
+      facts(),
+      parseGenerateOptions({ cols: 3, rows: 2, width: 100, padding: 4, margin: 10 }),
+    );
     assert.deepEqual(plan.size, { width: 3 * 100 + 2 * 4 + 20, height: 2 * 56 + 4 + 20 });
   });
 
@@ -58,7 +61,12 @@ describe('storyboard plan', () => {
   test('one tile every 10 s, 10x10 a sheet, cues contiguous from 0 to the duration', () => {
     const plan = planStoryboard(facts({ duration: 3600 }), parseGenerateOptions({}));
     assert.equal(plan.tiles.length, 360);
-    assert.deepEqual(plan.sheetFiles, ['storyboard-0.jpg', 'storyboard-1.jpg', 'storyboard-2.jpg', 'storyboard-3.jpg']);
+    assert.deepEqual(plan.sheetFiles, [
+      'storyboard-0.jpg',
+      'storyboard-1.jpg',
+      'storyboard-2.jpg',
+      'storyboard-3.jpg',
+    ]);
     assert.deepEqual(plan.sheetRows, [10, 10, 10, 6]);
     assert.equal(plan.tiles[0]!.start, 0);
     for (let i = 1; i < plan.tiles.length; i++) assert.equal(plan.tiles[i]!.start, plan.tiles[i - 1]!.end);
@@ -81,7 +89,10 @@ describe('storyboard plan', () => {
     const vtt = storyboardVtt(plan);
     assert.match(vtt, /^WEBVTT\n\n00:00:00\.000 --> 00:00:10\.000\nstoryboard\.jpg#xywh=0,0,160,90\n/);
     assert.match(vtt, /00:02:00\.000 --> 00:02:05\.500\nstoryboard\.jpg#xywh=320,90,160,90\n$/);
-    const json = storyboardJson(plan) as { tiles: { x: number; width: number }[]; sheets: { width: number }[] };
+    const json = storyboardJson(plan) as {
+      tiles: { x: number; width: number }[];
+      sheets: { width: number }[];
+    };
     assert.equal(json.tiles.length, 13);
     for (const tile of json.tiles) assert.ok(tile.x + tile.width <= json.sheets[0]!.width);
   });
@@ -94,7 +105,10 @@ describe('storyboard plan', () => {
 
 describe('normalising filters', () => {
   test('rotation 90 scales in coded orientation, then turns clockwise', () => {
-    const filters = normaliseFilters(facts({ rotation: 90, displayWidth: 1080, displayHeight: 1920 }), { width: 180, height: 320 });
+    const filters = normaliseFilters(facts({ rotation: 90, displayWidth: 1080, displayHeight: 1920 }), {
+      width: 180,
+      height: 320,
+    });
     assert.deepEqual(filters, ['scale=320:180:flags=bicubic', 'transpose=clock', 'setsar=1']);
   });
 
@@ -109,10 +123,19 @@ describe('normalising filters', () => {
 describe('options', () => {
   test('a bad value is refused naming the option', () => {
     assert.throws(() => parseGenerateOptions({ rows: 0 }), { code: 'E_OPTION_INVALID', message: /rows/ });
-    assert.throws(() => parseGenerateOptions({ mode: 'slow' }), { code: 'E_OPTION_INVALID', message: /mode/ });
-    assert.throws(() => parseGenerateOptions({ colour: 'red' }), { code: 'E_OPTION_INVALID', message: /colour/ });
+    assert.throws(() => parseGenerateOptions({ mode: 'slow' }), {
+      code: 'E_OPTION_INVALID',
+      message: /mode/,
+    });
+    assert.throws(() => parseGenerateOptions({ colour: 'red' }), {
+      code: 'E_OPTION_INVALID',
+      message: /colour/,
+    });
     assert.throws(() => parseGenerateOptions({ width: 100, height: 100 }), { code: 'E_OPTION_INVALID' });
-    assert.throws(() => parseGenerateOptions({ color: 'red;rm -rf' }), { code: 'E_OPTION_INVALID', message: /color/ });
+    assert.throws(() => parseGenerateOptions({ color: 'red;rm -rf' }), {
+      code: 'E_OPTION_INVALID',
+      message: /color/,
+    });
   });
 
   test('defaults are the seed spec and the default output set', () => {

@@ -4,7 +4,8 @@ import { choosePoster } from '../src/engine/poster.js';
 import { sniffContainer } from '../src/engine/sniff.js';
 
 const flat = (value: number) => new Uint8Array(64 * 36).fill(value);
-const detailed = (base: number, spread: number) => Uint8Array.from({ length: 64 * 36 }, (_, i) => base + ((i * 37) % spread));
+const detailed = (base: number, spread: number) =>
+  Uint8Array.from({ length: 64 * 36 }, (_, i) => base + ((i * 37) % spread));
 
 describe('poster choice', () => {
   test('never black, blank or faded when a detailed frame exists', () => {
@@ -25,7 +26,11 @@ describe('container recognition by bytes', () => {
   };
 
   test('playlists and concat lists are refused whatever their name', () => {
-    for (const text of ['#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd', 'ffconcat version 1.0\nfile /etc/passwd', "file '/etc/passwd'"]) {
+    for (const text of [
+      '#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd',
+      'ffconcat version 1.0\nfile /etc/passwd',
+      "file '/etc/passwd'",
+    ]) {
       assert.throws(() => sniffContainer(bytes(text), 400), { code: 'E_FORMAT_REFUSED' });
     }
   });
@@ -36,8 +41,13 @@ describe('container recognition by bytes', () => {
     const ts = new Uint8Array(400);
     ts[0] = ts[188] = ts[376] = 0x47;
     assert.equal(sniffContainer(ts, 400).demuxer, 'mpegts');
-    assert.throws(() => sniffContainer(Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]), 7), { code: 'E_NOT_A_VIDEO', message: /PNG/ });
-    assert.throws(() => sniffContainer(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), 12), { code: 'E_NOT_A_VIDEO' });
+    assert.throws(() => sniffContainer(Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]), 7), {
+      code: 'E_NOT_A_VIDEO',
+      message: /PNG/,
+    });
+    assert.throws(() => sniffContainer(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), 12), {
+      code: 'E_NOT_A_VIDEO',
+    });
     assert.throws(() => sniffContainer(new Uint8Array(0), 0), { code: 'E_INPUT_EMPTY' });
   });
 });

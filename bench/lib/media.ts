@@ -155,6 +155,11 @@ interface CacheRecord {
   long: Omit<Media, 'path'>;
 }
 
+function withoutPath(media: Media): Omit<Media, 'path'> {
+  const { path: _path, ...rest } = media;
+  return rest;
+}
+
 async function sizeOf(path: string): Promise<number | undefined> {
   try {
     return (await stat(path)).size;
@@ -242,8 +247,8 @@ export async function ensureMedia(dir: string, log: (line: string) => void): Pro
     recipe,
     generatedSeconds,
     generatedAt,
-    short: { ...short, path: undefined } as Omit<Media, 'path'>,
-    long: { ...long, path: undefined } as Omit<Media, 'path'>,
+    short: withoutPath(short),
+    long: withoutPath(long),
   };
   await writeFile(cachePath, JSON.stringify(record));
   return { short, long, generatedSeconds, generatedAt, cached: false };

@@ -26,6 +26,13 @@ export interface CreateStorageOptions {
   credential?: TokenCredential;
 }
 
+/**
+ * SDK-level retries stay short: the worker has its own backoff (and the queue's redelivery), so an
+ * outage should surface within seconds rather than hang a receive for minutes.
+ */
+const STORAGE_RETRY = { maxTries: 3, retryDelayInMs: 300, maxRetryDelayInMs: 3000, tryTimeoutInMs: 120_000 };
+const TABLE_RETRY = { maxRetries: 2, retryDelayInMs: 300, maxRetryDelayInMs: 3000 };
+
 function normaliseConnectionString(cs: string): string {
   return /^\s*UseDevelopmentStorage=true\s*;?\s*$/i.test(cs) ? devConnectionString() : cs;
 }
@@ -63,10 +70,11 @@ export async function createStorage(
   if (connection.kind === 'connectionString') {
     const cs = normaliseConnectionString(connection.connectionString);
     try {
-      blobService = BlobServiceClient.fromConnectionString(cs);
-      queueService = QueueServiceClient.fromConnectionString(cs);
+      blobService = BlobServiceClient.fromConnectionString(cs, { retryOptions: STORAGE_RETRY });
+      queueService = QueueServiceClient.fromConnectionString(cs, { retryOptions: STORAGE_RETRY });
       table = TableClient.fromConnectionString(cs, settings.jobsTable, {
         allowInsecureConnection: /BlobEndpoint=http:|DefaultEndpointsProtocol=http;/i.test(cs),
+        retryOptions: TABLE_RETRY,
       });
     } catch {
       // The SDK's message may quote the string; ours never does.
@@ -75,9 +83,9 @@ export async function createStorage(
     accountName = blobService.accountName || accountNameOf(cs) || '';
   } else {
     const credential = options.credential ?? new (await import('@azure/identity')).DefaultAzureCredential();
-    blobService = new BlobServiceClient(connection.blobServiceUri, credential);
-    queueService = new QueueServiceClient(connection.queueServiceUri, credential);
-    table = new TableClient(connection.tableServiceUri, settings.jobsTable, credential);
+    blobService = new BlobServiceClient(connection.blobServiceUri, credential, { retryOptions: STORAGE_RETRY });
+    queueService = new QueueServiceClient(connection.queueServiceUri, credential, { retryOptions: STORAGE_RETRY });
+    table = new TableClient(connection.tableServiceUri, settings.jobsTable, credential, { retryOptions: TABLE_RETRY });
     accountName = connection.accountName;
   }
 

@@ -16,7 +16,12 @@ export const REQUIRED = {
     paletteuse: 'animated GIF previews',
   },
   decoders: { h264: 'H.264', hevc: 'HEVC', vp9: 'VP9', vp8: 'VP8', av1: 'AV1 (native or libdav1d)' },
-  encoders: { mjpeg: 'JPEG outputs', libwebp_anim: 'animated WebP previews', gif: 'animated GIF previews', libx264: 'proxies of unusual codecs' },
+  encoders: {
+    mjpeg: 'JPEG outputs',
+    libwebp_anim: 'animated WebP previews',
+    gif: 'animated GIF previews',
+    libx264: 'proxies of unusual codecs',
+  },
   demuxers: { mov: 'MP4/MOV', matroska: 'Matroska/WebM and selection files', mpegts: 'MPEG-TS', avi: 'AVI' },
 } as const;
 
@@ -28,7 +33,10 @@ export interface CapabilityReport {
 }
 
 async function listNames(flag: string): Promise<Set<string>> {
-  const { stdout } = await runTool('ffmpeg', ['-hide_banner', flag], { captureStdout: true, timeoutMs: 20_000 });
+  const { stdout } = await runTool('ffmpeg', ['-hide_banner', flag], {
+    captureStdout: true,
+    timeoutMs: 20_000,
+  });
   const names = new Set<string>();
   for (const line of stdout.toString('utf8').split('\n')) {
     // Lines look like " T.. zscale  V->V  ..." or " V....D h264  ..." or " D  mov,mp4,m4a  ..."
@@ -57,7 +65,8 @@ export async function checkCapabilities(): Promise<CapabilityReport> {
   const missing: CapabilityReport['missing'] = [];
   for (const kind of Object.keys(REQUIRED) as (keyof typeof REQUIRED)[]) {
     for (const [name, why] of Object.entries(REQUIRED[kind])) {
-      const present = have[kind].has(name) || (name === 'av1' && (decoders.has('libdav1d') || decoders.has('libaom-av1')));
+      const present =
+        have[kind].has(name) || (name === 'av1' && (decoders.has('libdav1d') || decoders.has('libaom-av1')));
       if (!present) missing.push({ kind, name, why });
     }
   }

@@ -3,25 +3,38 @@ import type { InputFacts } from './types.js';
 
 /**
  * ffmpeg argument lists as data: pure functions of facts, plans and paths, tested without spawning.
- * Every one reads a selection file (ours, Matroska) with that demuxer forced and only the `file`
- * protocol allowed.
+ * Each list is written as flag/value pairs (one per line), flattened at the end.
  */
+type Arg = readonly string[];
+const flatten = (...groups: (Arg | readonly Arg[])[]): string[] =>
+  groups.flatMap((g) => (Array.isArray(g[0]) ? (g as readonly Arg[]).flat() : (g as Arg))) as string[];
 
 export interface DecodeLimits {
   maxPixels: number;
 }
 
+/**
+ * Reads one of our selection files: that demuxer forced, only the `file` protocol, the decoder
+ * refusing pictures over the pixel limit.
+ */
 export function selectionInputArgs(selectionPath: string, limits: DecodeLimits): string[] {
-  return [
-    '-protocol_whitelist', 'file',
-    '-format_whitelist', 'matroska',
-    '-f', 'matroska',
-    '-max_pixels', String(limits.maxPixels),
-    '-i', 'file:' + selectionPath,
-    '-map', '0:v:0',
-    '-an', '-sn', '-dn',
-  ];
+  return flatten([
+    ['-protocol_whitelist', 'file'],
+    ['-format_whitelist', 'matroska'],
+    ['-f', 'matroska'],
+    ['-max_pixels', String(limits.maxPixels)],
+    ['-i', 'file:' + selectionPath],
+    ['-map', '0:v:0'],
+    ['-an', '-sn', '-dn'],
+  ]);
 }
+
+/** A single image file; `-update 1` tells the image muxer the name is not a pattern. */
+const imageOutput = (outPath: string): Arg[] => [
+  ['-f', 'image2'],
+  ['-update', '1'],
+  ['-y', 'file:' + outPath],
+];
 
 export interface TileSpec {
   cols: number;
@@ -45,38 +58,54 @@ export function tileSheetArgs(
     SELECT_MARKED_FRAMES,
     ...normaliseFilters(facts, tile),
     `tile=${spec.cols}x${spec.rows}:padding=${spec.padding}:margin=${spec.margin}:color=${spec.color}`,
+    // Full-range 4:2:0, what the JPEG encoder expects.
     'format=yuvj420p',
   ];
-  return [
-    ...selectionInputArgs(selectionPath, limits),
-    '-vf', filters.join(','),
-    '-frames:v', '1',
-    '-q:v', String(spec.quality),
-    '-f', 'image2', '-update', '1',
-    '-y', 'file:' + outPath,
-  ];
+  return flatten(
+    selectionInputArgs(selectionPath, limits),
+    [
+      ['-vf', filters.join(',')],
+      ['-frames:v', '1'],
+      ['-q:v', String(spec.quality)],
+    ],
+    imageOutput(outPath),
+  );
 }
 
 /** Small grey frames on stdout, for scoring poster candidates. */
-export function scoringFramesArgs(selectionPath: string, facts: InputFacts, size: Size, limits: DecodeLimits): string[] {
-  return [
-    ...selectionInputArgs(selectionPath, limits),
-    '-vf', [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), 'format=gray'].join(','),
-    '-vsync', 'passthrough',
-    '-f', 'rawvideo', '-pix_fmt', 'gray',
-    'pipe:1',
-  ];
+export function scoringFramesArgs(
+  selectionPath: string,
+  facts: InputFacts,
+  size: Size,
+  limits: DecodeLimits,
+): string[] {
+  return flatten(selectionInputArgs(selectionPath, limits), [
+    ['-vf', [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), 'format=gray'].join(',')],
+    // One output frame per selected frame, whatever their timestamps.
+    ['-vsync', 'passthrough'],
+    ['-f', 'rawvideo'],
+    ['-pix_fmt', 'gray'],
+    ['pipe:1'],
+  ]);
 }
 
-export function singleFrameArgs(selectionPath: string, facts: InputFacts, size: Size, quality: number, outPath: string, limits: DecodeLimits): string[] {
-  return [
-    ...selectionInputArgs(selectionPath, limits),
-    '-vf', [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), 'format=yuvj420p'].join(','),
-    '-frames:v', '1',
-    '-q:v', String(quality),
-    '-f', 'image2', '-update', '1',
-    '-y', 'file:' + outPath,
-  ];
+export function singleFrameArgs(
+  selectionPath: string,
+  facts: InputFacts,
+  size: Size,
+  quality: number,
+  outPath: string,
+  limits: DecodeLimits,
+): string[] {
+  return flatten(
+    selectionInputArgs(selectionPath, limits),
+    [
+      ['-vf', [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), 'format=yuvj420p'].join(',')],
+      ['-frames:v', '1'],
+      ['-q:v', String(quality)],
+    ],
+    imageOutput(outPath),
+  );
 }
 
 export function animatedArgs(
@@ -88,47 +117,78 @@ export function animatedArgs(
   outPath: string,
   limits: DecodeLimits,
 ): string[] {
-  const base = [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), `setpts=N/(${fps}*TB)`];
-  const encode =
+  // Marked frames are a second apart: give them the preview's own frame rate.
+  const chain = [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), `setpts=N/(${fps}*TB)`];
+  const encode: Arg[] =
     format === 'webp'
-      ? ['-vf', [...base, 'format=yuv420p'].join(','), '-c:v', 'libwebp_anim', '-loop', '0', '-quality', '70', '-f', 'webp']
-      : ['-filter_complex', `[0:v]${base.join(',')},split[a][b];[a]palettegen=max_colors=128[p];[b][p]paletteuse=dither=bayer`, '-loop', '0', '-f', 'gif'];
-  return [...selectionInputArgs(selectionPath, limits), ...encode, '-r', String(fps), '-y', 'file:' + outPath];
+      ? [
+          ['-vf', [...chain, 'format=yuv420p'].join(',')],
+          ['-c:v', 'libwebp_anim'],
+          ['-quality', '70'],
+          ['-f', 'webp'],
+        ]
+      : [
+          [
+            '-filter_complex',
+            `[0:v]${chain.join(',')},split[a][b];[a]palettegen=max_colors=128[p];[b][p]paletteuse=dither=bayer`,
+          ],
+          ['-f', 'gif'],
+        ];
+  return flatten(selectionInputArgs(selectionPath, limits), encode, [
+    ['-loop', '0'],
+    ['-r', String(fps)],
+    ['-y', 'file:' + outPath],
+  ]);
+}
+
+/** Reads a container we do not index, with its demuxer forced and only local files allowed. */
+function foreignInputArgs(inputPath: string, demuxer: string, limits: DecodeLimits): Arg[] {
+  return [
+    ['-protocol_whitelist', 'file'],
+    ['-format_whitelist', demuxer],
+    ['-f', demuxer],
+    // Rotation stays metadata; it is applied later like for any input.
+    ['-noautorotate'],
+    ['-max_pixels', String(limits.maxPixels)],
+    ['-i', 'file:' + inputPath],
+    ['-map', '0:v:0'],
+    ['-an', '-sn', '-dn'],
+  ];
 }
 
 /** Copies the video stream of a container we do not index into Matroska, which we do. */
-export function remuxArgs(inputPath: string, demuxer: string, outPath: string, limits: DecodeLimits): string[] {
-  return [
-    '-protocol_whitelist', 'file',
-    '-format_whitelist', demuxer,
-    '-f', demuxer,
-    '-i', 'file:' + inputPath,
-    '-map', '0:v:0', '-an', '-sn', '-dn',
-    '-c:v', 'copy',
-    '-max_pixels', String(limits.maxPixels),
-    '-f', 'matroska',
-    '-y', 'file:' + outPath,
-  ];
+export function remuxArgs(
+  inputPath: string,
+  demuxer: string,
+  outPath: string,
+  limits: DecodeLimits,
+): string[] {
+  return flatten(foreignInputArgs(inputPath, demuxer, limits), [
+    ['-c:v', 'copy'],
+    ['-f', 'matroska'],
+    ['-y', 'file:' + outPath],
+  ]);
 }
 
 /**
- * Re-encodes a codec the index route cannot copy into an H.264 proxy with frequent keyframes:
- * rotation stays metadata (applied later like for any input), colour and 10-bit depth are kept.
+ * Re-encodes a codec a selection file cannot carry into an H.264 proxy with a keyframe every
+ * second; colour metadata and 10-bit depth are kept.
  */
-export function transcodeArgs(inputPath: string, demuxer: string, facts: InputFacts, outPath: string, limits: DecodeLimits): string[] {
-  const tenBit = facts.hdr !== undefined || /10|12/.test(facts.pixelFormat ?? '');
-  return [
-    '-protocol_whitelist', 'file',
-    '-format_whitelist', demuxer,
-    '-f', demuxer,
-    '-noautorotate',
-    '-max_pixels', String(limits.maxPixels),
-    '-i', 'file:' + inputPath,
-    '-map', '0:v:0', '-an', '-sn', '-dn',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '12',
-    '-pix_fmt', tenBit ? 'yuv420p10le' : 'yuv420p',
-    '-force_key_frames', 'expr:gte(t,n_forced*1)',
-    '-f', 'matroska',
-    '-y', 'file:' + outPath,
-  ];
+export function transcodeArgs(
+  inputPath: string,
+  demuxer: string,
+  facts: InputFacts,
+  outPath: string,
+  limits: DecodeLimits,
+): string[] {
+  const tenBit = facts.hdr !== undefined || /1[02]/.test(facts.pixelFormat ?? '');
+  return flatten(foreignInputArgs(inputPath, demuxer, limits), [
+    ['-c:v', 'libx264'],
+    ['-preset', 'ultrafast'],
+    ['-crf', '12'],
+    ['-pix_fmt', tenBit ? 'yuv420p10le' : 'yuv420p'],
+    ['-force_key_frames', 'expr:gte(t,n_forced*1)'],
+    ['-f', 'matroska'],
+    ['-y', 'file:' + outPath],
+  ]);
 }

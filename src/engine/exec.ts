@@ -62,7 +62,11 @@ function lastErrorLine(stderr: string): string {
  * The one place that spawns ffmpeg or ffprobe: no shell, arguments as an array, killed on abort,
  * on timeout and on stall.
  */
-export function runTool(tool: 'ffmpeg' | 'ffprobe', args: string[], options: RunOptions = {}): Promise<RunResult> {
+export function runTool(
+  tool: 'ffmpeg' | 'ffprobe',
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
   const binaries = resolveBinaries();
   const file = tool === 'ffmpeg' ? binaries.ffmpeg : binaries.ffprobe;
   const started = performance.now();
@@ -88,9 +92,12 @@ export function runTool(tool: 'ffmpeg' | 'ffprobe', args: string[], options: Run
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const timer = options.timeoutMs ? setTimeout(() => kill('timeout'), options.timeoutMs) : undefined;
     const stallTimer = options.stallTimeoutMs
-      ? setInterval(() => {
-          if (performance.now() - lastProgressAt > options.stallTimeoutMs!) kill('stall');
-        }, Math.min(1000, options.stallTimeoutMs))
+      ? setInterval(
+          () => {
+            if (performance.now() - lastProgressAt > options.stallTimeoutMs!) kill('stall');
+          },
+          Math.min(1000, options.stallTimeoutMs),
+        )
       : undefined;
 
     child.stdout.on('data', (chunk: Buffer) => {
@@ -138,7 +145,8 @@ export function runTool(tool: 'ffmpeg' | 'ffprobe', args: string[], options: Run
       if (outcome === 'cancel') {
         reject(new FfmpegError('E_CANCELED', `${tool} was canceled`, details));
       } else if (outcome === 'timeout' || outcome === 'stall') {
-        const what = outcome === 'timeout' ? `ran longer than ${options.timeoutMs} ms` : 'stopped making progress';
+        const what =
+          outcome === 'timeout' ? `ran longer than ${options.timeoutMs} ms` : 'stopped making progress';
         reject(new FfmpegError('E_FFMPEG_TIMEOUT', `${tool} ${what} and was stopped`, details));
       } else if (outcome === 'overflow') {
         reject(new FfmpegError('E_FFMPEG_FAILED', `${tool} produced more output than allowed`, details));
@@ -153,14 +161,25 @@ export function runTool(tool: 'ffmpeg' | 'ffprobe', args: string[], options: Run
 }
 
 /** Arguments every ffmpeg run starts with: quiet, no stdin, machine-readable progress on stderr. */
-export const FFMPEG_BASE_ARGS = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-progress', 'pipe:2', '-nostats'];
+export const FFMPEG_BASE_ARGS = [
+  '-hide_banner',
+  '-nostdin',
+  '-loglevel',
+  'error',
+  '-progress',
+  'pipe:2',
+  '-nostats',
+];
 
 export function runFfmpeg(args: string[], options: RunOptions = {}): Promise<RunResult> {
   return runTool('ffmpeg', [...FFMPEG_BASE_ARGS, ...args], options);
 }
 
 export function runFfprobe(args: string[], options: RunOptions = {}): Promise<RunResult> {
-  return runTool('ffprobe', ['-hide_banner', '-loglevel', 'error', ...args], { captureStdout: true, ...options });
+  return runTool('ffprobe', ['-hide_banner', '-loglevel', 'error', ...args], {
+    captureStdout: true,
+    ...options,
+  });
 }
 
 let versionCache: string | undefined;
@@ -168,7 +187,10 @@ let versionCache: string | undefined;
 /** First line of `ffmpeg -version`, e.g. "ffmpeg version 5.1.6-0+deb12u1". */
 export async function ffmpegVersion(): Promise<string> {
   if (versionCache) return versionCache;
-  const { stdout } = await runTool('ffmpeg', ['-hide_banner', '-version'], { captureStdout: true, timeoutMs: 15_000 });
+  const { stdout } = await runTool('ffmpeg', ['-hide_banner', '-version'], {
+    captureStdout: true,
+    timeoutMs: 15_000,
+  });
   const first = stdout.toString('utf8').split('\n')[0] ?? '';
   versionCache = first.replace(/\s+Copyright.*$/, '').trim();
   return versionCache;

@@ -1,5 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ThumbnailerError } from '../errors.js';
@@ -92,7 +103,18 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
         if (phase === 'strip') {
           const plan = planStrip(facts, options);
           const picked = await selection('strip', plan.times, options.mode);
-          await ffmpeg('strip', tileSheetArgs(join(work, 'strip.mkv'), facts, plan.tile, options, join(staging, 'strip.jpg'), limits), 1);
+          await ffmpeg(
+            'strip',
+            tileSheetArgs(
+              join(work, 'strip.mkv'),
+              facts,
+              plan.tile,
+              options,
+              join(staging, 'strip.jpg'),
+              limits,
+            ),
+            1,
+          );
           outputs.push({
             kind: 'strip',
             file: 'strip.jpg',
@@ -111,8 +133,26 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
           const size = fitSize(facts, { width: Math.min(options.animatedWidth, facts.displayWidth) });
           await selection('animated', times, 'accurate');
           const file = `preview.${options.animatedFormat}`;
-          await ffmpeg('animated', animatedArgs(join(work, 'animated.mkv'), facts, size, options.animatedFormat, 10, join(staging, file), limits), times.length);
-          outputs.push({ kind: 'animated', file, bytes: 0, contentType: `image/${options.animatedFormat}`, ...size });
+          await ffmpeg(
+            'animated',
+            animatedArgs(
+              join(work, 'animated.mkv'),
+              facts,
+              size,
+              options.animatedFormat,
+              10,
+              join(staging, file),
+              limits,
+            ),
+            times.length,
+          );
+          outputs.push({
+            kind: 'animated',
+            file,
+            bytes: 0,
+            contentType: `image/${options.animatedFormat}`,
+            ...size,
+          });
         }
       });
       report(phase, 1);
@@ -155,13 +195,22 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
 
 function checkLimits(facts: InputFacts, limits: Limits): void {
   if (facts.size > limits.maxInputBytes) {
-    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The input is ${facts.size} bytes, over the limit of ${limits.maxInputBytes}.`);
+    throw new ThumbnailerError(
+      'E_LIMIT_EXCEEDED',
+      `The input is ${facts.size} bytes, over the limit of ${limits.maxInputBytes}.`,
+    );
   }
   if (facts.duration > limits.maxDurationSeconds) {
-    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The video lasts ${facts.duration} s, over the limit of ${limits.maxDurationSeconds} s.`);
+    throw new ThumbnailerError(
+      'E_LIMIT_EXCEEDED',
+      `The video lasts ${facts.duration} s, over the limit of ${limits.maxDurationSeconds} s.`,
+    );
   }
   if (facts.width * facts.height > limits.maxPixels) {
-    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The picture is ${facts.width}x${facts.height}, over the limit of ${limits.maxPixels} pixels.`);
+    throw new ThumbnailerError(
+      'E_LIMIT_EXCEEDED',
+      `The picture is ${facts.width}x${facts.height}, over the limit of ${limits.maxPixels} pixels.`,
+    );
   }
 }
 
@@ -169,14 +218,31 @@ function checkLimits(facts: InputFacts, limits: Limits): void {
 function classifyDecodeError(error: unknown): unknown {
   if (!ThumbnailerError.is(error) || error.code !== 'E_FFMPEG_FAILED') return error;
   const tail = 'stderrTail' in error ? String(error.stderrTail) : '';
-  if (/Invalid data|corrupt|error while decoding|non-existing PPS|decode_slice|Invalid NAL|no frame|missing picture|Could not find ref/i.test(tail + error.message)) {
-    return new ThumbnailerError('E_CORRUPT_VIDEO', `The video cannot be decoded: ${error.message.replace(/^ffmpeg failed: /, '')}`, { cause: error });
+  if (
+    /Invalid data|corrupt|error while decoding|non-existing PPS|decode_slice|Invalid NAL|no frame|missing picture|Could not find ref/i.test(
+      tail + error.message,
+    )
+  ) {
+    return new ThumbnailerError(
+      'E_CORRUPT_VIDEO',
+      `The video cannot be decoded: ${error.message.replace(/^ffmpeg failed: /, '')}`,
+      { cause: error },
+    );
   }
   return error;
 }
 
-type SelectionFn = (name: string, times: number[], mode: GenerateOptions['mode']) => Promise<{ frames: { actual: number }[] }>;
-type FfmpegFn = (phase: Phase, args: string[], expectedFrames: number, extra?: RunOptions) => Promise<{ stdout: Buffer }>;
+type SelectionFn = (
+  name: string,
+  times: number[],
+  mode: GenerateOptions['mode'],
+) => Promise<{ frames: { actual: number }[] }>;
+type FfmpegFn = (
+  phase: Phase,
+  args: string[],
+  expectedFrames: number,
+  extra?: RunOptions,
+) => Promise<{ stdout: Buffer }>;
 
 async function makeStoryboard(
   facts: InputFacts,
@@ -191,7 +257,11 @@ async function makeStoryboard(
   const times: number[] = [];
   for (const [sheet, file] of plan.sheetFiles.entries()) {
     const tiles = plan.tiles.filter((t) => t.sheet === sheet);
-    const picked = await selection(`storyboard-${sheet}`, tiles.map((t) => t.time), options.mode);
+    const picked = await selection(
+      `storyboard-${sheet}`,
+      tiles.map((t) => t.time),
+      options.mode,
+    );
     times.push(...picked.frames.map((f) => f.actual));
     await ffmpeg(
       'storyboard',
@@ -244,13 +314,19 @@ async function makePoster(
     { captureStdout: true, maxStdoutBytes: frameBytes * candidates.length * 2 },
   );
   const frames: Uint8Array[] = [];
-  for (let offset = 0; offset + frameBytes <= stdout.length; offset += frameBytes) frames.push(stdout.subarray(offset, offset + frameBytes));
-  if (frames.length === 0) throw new ThumbnailerError('E_CORRUPT_VIDEO', 'No frame of the video could be decoded for the poster.');
+  for (let offset = 0; offset + frameBytes <= stdout.length; offset += frameBytes)
+    frames.push(stdout.subarray(offset, offset + frameBytes));
+  if (frames.length === 0)
+    throw new ThumbnailerError('E_CORRUPT_VIDEO', 'No frame of the video could be decoded for the poster.');
   const { index } = choosePoster(frames);
   const time = picked.frames[index]?.actual ?? 0;
   const size = fitSize(facts, { width: Math.min(options.posterWidth, facts.displayWidth) });
   await selection('poster', [time], 'accurate');
-  await ffmpeg('poster', singleFrameArgs(join(work, 'poster.mkv'), facts, size, 2, join(staging, 'poster.jpg'), limits), 1);
+  await ffmpeg(
+    'poster',
+    singleFrameArgs(join(work, 'poster.mkv'), facts, size, 2, join(staging, 'poster.jpg'), limits),
+    1,
+  );
   return { kind: 'poster', file: 'poster.jpg', bytes: 0, contentType: 'image/jpeg', ...size, times: [time] };
 }
 
@@ -274,6 +350,10 @@ async function commit(staging: string, outDir: string, files: string[]): Promise
   } catch (error) {
     await Promise.all(moved.map((path) => unlink(path).catch(() => undefined)));
     if ((await readdir(outDir).catch(() => ['?'])).length === 0) await rmdir(outDir).catch(() => undefined);
-    throw new ThumbnailerError('E_OUTPUT_FAILED', `Could not write the outputs to ${outDir}: ${(error as Error).message}`, { cause: error });
+    throw new ThumbnailerError(
+      'E_OUTPUT_FAILED',
+      `Could not write the outputs to ${outDir}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }

@@ -61,7 +61,9 @@ export function parseGenerateOptions(input: unknown): GenerateOptions {
   const issue = result.error.issues[0]!;
   const name = issue.path.length > 0 ? issue.path.join('.') : 'options';
   const message =
-    issue.code === 'unrecognized_keys' ? `unknown option ${issue.keys.join(', ')}` : `${name} ${issue.message}`;
+    issue.code === 'unrecognized_keys'
+      ? `unknown option ${issue.keys.join(', ')}`
+      : `${name} ${issue.message}`;
   throw new ThumbnailerError('E_OPTION_INVALID', `Invalid option: ${message}`);
 }
 

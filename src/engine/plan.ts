@@ -11,7 +11,10 @@ export interface Size {
 const even = (n: number) => Math.max(2, 2 * Math.round(n / 2));
 
 /** Fits the display aspect ratio to a width or a height, even dimensions (what yuv420 needs). */
-export function fitSize(facts: Pick<InputFacts, 'displayWidth' | 'displayHeight'>, box: { width?: number; height?: number }): Size {
+export function fitSize(
+  facts: Pick<InputFacts, 'displayWidth' | 'displayHeight'>,
+  box: { width?: number; height?: number },
+): Size {
   const aspect = facts.displayWidth / facts.displayHeight;
   if (box.width !== undefined) return { width: even(box.width), height: even(box.width / aspect) };
   if (box.height !== undefined) return { width: even(box.height * aspect), height: even(box.height) };
@@ -116,7 +119,10 @@ export function posterCandidateTimes(duration: number, count = 12): number[] {
 /** Start times of the short clips an animated preview is made of. */
 export function animatedClipTimes(duration: number, clips = 6, clipSeconds = 1, fps = 10): number[] {
   const usable = Math.max(0, duration - clipSeconds);
-  const starts = clips === 1 ? [usable / 2] : evenlySpacedTimes(usable + clipSeconds, clips).map((t) => Math.min(t, usable));
+  const starts =
+    clips === 1
+      ? [usable / 2]
+      : evenlySpacedTimes(usable + clipSeconds, clips).map((t) => Math.min(t, usable));
   const frames: number[] = [];
   for (const start of starts) {
     for (let f = 0; f < clipSeconds * fps; f++) frames.push(round3(Math.min(start + f / fps, duration)));

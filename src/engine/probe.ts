@@ -35,17 +35,26 @@ export interface ProbeResult {
 export async function ffprobeFile(path: string, demuxer: string, signal?: AbortSignal): Promise<ProbeResult> {
   const { stdout } = await runFfprobe(
     [
-      '-protocol_whitelist', 'file',
-      '-format_whitelist', demuxer,
-      '-f', demuxer,
-      '-show_streams', '-show_format',
-      '-of', 'json',
+      '-protocol_whitelist',
+      'file',
+      '-format_whitelist',
+      demuxer,
+      '-f',
+      demuxer,
+      '-show_streams',
+      '-show_format',
+      '-of',
+      'json',
       'file:' + path,
     ],
     { signal, timeoutMs: 60_000, maxStdoutBytes: 16 * 1024 * 1024 },
   ).catch((error: unknown) => {
     if (ThumbnailerError.is(error) && error.code === 'E_FFMPEG_FAILED') {
-      throw new ThumbnailerError('E_CORRUPT_VIDEO', `The video cannot be read: ${error.message.replace(/^ffprobe failed: /, '')}`, { cause: error });
+      throw new ThumbnailerError(
+        'E_CORRUPT_VIDEO',
+        `The video cannot be read: ${error.message.replace(/^ffprobe failed: /, '')}`,
+        { cause: error },
+      );
     }
     throw error;
   });
@@ -74,7 +83,7 @@ export function streamRotation(stream: ProbeStream): number {
 }
 
 export function normaliseRotation(degrees: number): number {
-  const r = ((Math.round(degrees / 90) * 90) % 360 + 360) % 360;
+  const r = (((Math.round(degrees / 90) * 90) % 360) + 360) % 360;
   return r;
 }
 
@@ -94,15 +103,22 @@ export function displaySize(width: number, height: number, sar: number, rotation
   const squareWidth = sar >= 1 ? Math.round(width * sar) : width;
   const squareHeight = sar >= 1 ? height : Math.round(height / sar);
   const turned = rotation === 90 || rotation === 270;
-  return { displayWidth: turned ? squareHeight : squareWidth, displayHeight: turned ? squareWidth : squareHeight };
+  return {
+    displayWidth: turned ? squareHeight : squareWidth,
+    displayHeight: turned ? squareWidth : squareHeight,
+  };
 }
 
 /** Facts of a whole file as ffprobe reads them (the remux and transcode routes). */
-export function factsFromProbe(probe: ProbeResult, base: { name: string; size: number; etag?: string; container: string }): InputFacts {
+export function factsFromProbe(
+  probe: ProbeResult,
+  base: { name: string; size: number; etag?: string; container: string },
+): InputFacts {
   const stream = videoStream(probe);
   const width = stream.width ?? 0;
   const height = stream.height ?? 0;
-  if (!width || !height) throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The video stream has no picture size.');
+  if (!width || !height)
+    throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The video stream has no picture size.');
   const sar = parseRatio(stream.sample_aspect_ratio) ?? 1;
   const rotation = streamRotation(stream);
   const duration = Number(probe.format?.duration ?? stream.duration ?? 0) || 0;
@@ -117,7 +133,8 @@ export function factsFromProbe(probe: ProbeResult, base: { name: string; size: n
     height,
     ...displaySize(width, height, sar, rotation),
     rotation,
-    sampleAspectRatio: stream.sample_aspect_ratio && stream.sample_aspect_ratio !== '0:1' ? stream.sample_aspect_ratio : '1:1',
+    sampleAspectRatio:
+      stream.sample_aspect_ratio && stream.sample_aspect_ratio !== '0:1' ? stream.sample_aspect_ratio : '1:1',
     frameRate: frameRate ? Math.round(frameRate * 1000) / 1000 : undefined,
     frameCount: stream.nb_frames ? Number(stream.nb_frames) : undefined,
     hdr: hdrKind(stream.color_transfer),

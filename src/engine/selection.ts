@@ -73,7 +73,9 @@ export class FrameIndex {
   }
 
   private async frameAt(time: number): Promise<EncodedPacket> {
-    const packet = (await this.sink.getPacket(time, { metadataOnly: true })) ?? (await this.sink.getFirstPacket({ metadataOnly: true }));
+    const packet =
+      (await this.sink.getPacket(time, { metadataOnly: true })) ??
+      (await this.sink.getFirstPacket({ metadataOnly: true }));
     if (!packet) throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The video has no frames.');
     return packet;
   }
@@ -83,7 +85,10 @@ export class FrameIndex {
    * the nearest keyframe when it is within half the spacing of the targets and not already used;
    * otherwise (and in `accurate` mode) the exact frame, decoded from its keyframe.
    */
-  async plan(times: number[], mode: SelectionMode): Promise<{ segments: Segment[]; frames: SelectedFrame[] }> {
+  async plan(
+    times: number[],
+    mode: SelectionMode,
+  ): Promise<{ segments: Segment[]; frames: SelectedFrame[] }> {
     const spacing = times.length > 1 ? Math.abs(times[1]! - times[0]!) : Infinity;
     const tolerance = Math.max(spacing / 2, 0.001);
     const usedKeys = new Set<number>();
@@ -112,7 +117,12 @@ export class FrameIndex {
       const lastWanted = last?.wanted.at(-1);
       // A frame wanted twice (a video with fewer frames than tiles) needs its own segment, so that
       // the decoded frames still come out once per tile, in tile order.
-      if (last && last.key.sequenceNumber === start.sequenceNumber && lastWanted && frame.timestamp > lastWanted.timestamp) {
+      if (
+        last &&
+        last.key.sequenceNumber === start.sequenceNumber &&
+        lastWanted &&
+        frame.timestamp > lastWanted.timestamp
+      ) {
         last.wanted.push(frame);
       } else {
         segments.push({ key: start, wanted: [frame] });
@@ -130,7 +140,9 @@ export class FrameIndex {
     let pastTarget = 0;
     const first = await this.sink.getPacket(segment.key.timestamp);
     let packet: EncodedPacket | null =
-      first && first.sequenceNumber === segment.key.sequenceNumber ? first : await this.findBySequence(segment.key);
+      first && first.sequenceNumber === segment.key.sequenceNumber
+        ? first
+        : await this.findBySequence(segment.key);
     while (packet) {
       if (packets.length > 0 && packet.type === 'key' && wantedLeft.size === 0) break;
       // Leading frames of an open GOP belong to the previous keyframe: they cannot be decoded here.
@@ -140,10 +152,15 @@ export class FrameIndex {
         if (packet.timestamp > lastWanted) pastTarget++;
         else pastTarget = 0;
       }
-      if (wantedLeft.size === 0 && (pastTarget >= REORDER_LOOKAHEAD || packet.timestamp === lastWanted && isIntra(packets))) break;
+      if (
+        wantedLeft.size === 0 &&
+        (pastTarget >= REORDER_LOOKAHEAD || (packet.timestamp === lastWanted && isIntra(packets)))
+      )
+        break;
       packet = await this.sink.getNextPacket(packet);
     }
-    if (wantedLeft.size > 0) throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The video ends before a frame its index lists.');
+    if (wantedLeft.size > 0)
+      throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The video ends before a frame its index lists.');
     // Drop what comes after the last packet shown at or before the last wanted frame.
     let end = packets.length;
     while (end > 1 && packets[end - 1]!.timestamp > lastWanted) end--;
@@ -152,7 +169,8 @@ export class FrameIndex {
 
   private async findBySequence(ref: PacketRef): Promise<EncodedPacket> {
     const packet = await this.sink.getKeyPacket(ref.timestamp);
-    if (!packet) throw new ThumbnailerError('E_CORRUPT_VIDEO', 'A keyframe listed in the index cannot be read.');
+    if (!packet)
+      throw new ThumbnailerError('E_CORRUPT_VIDEO', 'A keyframe listed in the index cannot be read.');
     return packet;
   }
 

@@ -28,7 +28,9 @@ export function sniffContainer(head: Uint8Array, totalSize: number): Container {
   if (totalSize === 0 || head.length === 0) {
     throw new ThumbnailerError('E_INPUT_EMPTY', 'The input is empty (0 bytes).');
   }
-  const text = ascii(head, 0, Math.min(head.length, 64)).replace(/^\uFEFF/, '').trimStart();
+  const text = ascii(head, 0, Math.min(head.length, 64))
+    .replace(/^\uFEFF/, '')
+    .trimStart();
   if (/^#EXTM3U|^#EXT-X-|^ffconcat|^file\s+'|^<\?xml|^<MPD|^<smil|^\[playlist\]/i.test(text)) {
     throw new ThumbnailerError(
       'E_FORMAT_REFUSED',
@@ -42,11 +44,16 @@ export function sniffContainer(head: Uint8Array, totalSize: number): Container {
     const isWebm = ascii(head, 0, Math.min(head.length, 64)).includes('webm');
     return { demuxer: 'matroska', indexed: true, label: isWebm ? 'webm' : 'matroska' };
   }
-  if (head[0] === 0x47 && (head.length < 189 || head[188] === 0x47) && (head.length < 377 || head[376] === 0x47)) {
+  if (
+    head[0] === 0x47 &&
+    (head.length < 189 || head[188] === 0x47) &&
+    (head.length < 377 || head[376] === 0x47)
+  ) {
     return { demuxer: 'mpegts', indexed: false, label: 'mpegts' };
   }
   if (head[4] === 0x47 && head[196] === 0x47) return { demuxer: 'mpegts', indexed: false, label: 'm2ts' };
-  if (startsWith(head, [0x00, 0x00, 0x01, 0xba])) return { demuxer: 'mpeg', indexed: false, label: 'mpeg-ps' };
+  if (startsWith(head, [0x00, 0x00, 0x01, 0xba]))
+    return { demuxer: 'mpeg', indexed: false, label: 'mpeg-ps' };
   if (ascii(head, 0, 4) === 'RIFF' && ascii(head, 8, 4) === 'AVI ') {
     return { demuxer: 'avi', indexed: false, label: 'avi' };
   }
@@ -58,7 +65,10 @@ export function sniffContainer(head: Uint8Array, totalSize: number): Container {
   if (startsWith(head, [0x06, 0x0e, 0x2b, 0x34, 0x02, 0x05, 0x01, 0x01])) {
     return { demuxer: 'mxf', indexed: false, label: 'mxf' };
   }
-  throw new ThumbnailerError('E_NOT_A_VIDEO', `The input is not a video in a supported container (${describe(head)}).`);
+  throw new ThumbnailerError(
+    'E_NOT_A_VIDEO',
+    `The input is not a video in a supported container (${describe(head)}).`,
+  );
 }
 
 function brand(head: Uint8Array): string {

@@ -24,7 +24,8 @@ const CHUNK = 8 * 1024 * 1024;
 
 export async function openByteSource(source: VideoSource, signal?: AbortSignal): Promise<ByteSource> {
   if (source.kind === 'file') return openFile(source.path);
-  if (source.kind === 'url') return countingSource(await rangedFromUrl(source.url, source.name, signal));
+  // The URL's size comes from a one-byte range request: count that byte too.
+  if (source.kind === 'url') return countingSource(await rangedFromUrl(source.url, source.name, signal), 1);
   return countingSource(source);
 }
 
@@ -63,8 +64,8 @@ async function openFile(path: string): Promise<ByteSource> {
   };
 }
 
-function countingSource(source: RangedVideoSource): ByteSource {
-  let bytes = 0;
+function countingSource(source: RangedVideoSource, alreadyRead = 0): ByteSource {
+  let bytes = alreadyRead;
   const read = async (start: number, end: number, signal?: AbortSignal) => {
     const data = await source.read(start, Math.min(end, source.size), { signal });
     bytes += data.byteLength;
@@ -87,7 +88,11 @@ function countingSource(source: RangedVideoSource): ByteSource {
 }
 
 /** An http(s) URL read with bounded range requests; redirects are refused (they could lead anywhere). */
-async function rangedFromUrl(url: string, name: string | undefined, signal?: AbortSignal): Promise<RangedVideoSource> {
+async function rangedFromUrl(
+  url: string,
+  name: string | undefined,
+  signal?: AbortSignal,
+): Promise<RangedVideoSource> {
   const parsed = new URL(url);
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
     throw new ThumbnailerError('E_URL_REFUSED', `Only http(s) URLs are read, not ${parsed.protocol}`);
@@ -99,9 +104,13 @@ async function rangedFromUrl(url: string, name: string | undefined, signal?: Abo
       redirect: 'error',
       signal: rangeSignal ?? signal,
     }).catch((error: unknown) => {
-      throw new ThumbnailerError('E_STORAGE_UNAVAILABLE', `Could not read ${display}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new ThumbnailerError(
+        'E_STORAGE_UNAVAILABLE',
+        `Could not read ${display}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     });
     if (response.status === 404) throw new ThumbnailerError('E_INPUT_NOT_FOUND', `Not found: ${display}`);
     if (response.status !== 206 && response.status !== 200) {
@@ -130,9 +139,17 @@ async function rangedFromUrl(url: string, name: string | undefined, signal?: Abo
 }
 
 /** Copies the source to a local file in bounded chunks (for containers that cannot be read in place). */
-export async function downloadTo(source: ByteSource, path: string, maxBytes: number, signal?: AbortSignal): Promise<void> {
+export async function downloadTo(
+  source: ByteSource,
+  path: string,
+  maxBytes: number,
+  signal?: AbortSignal,
+): Promise<void> {
   if (source.size > maxBytes) {
-    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The input is ${source.size} bytes, over the ${maxBytes}-byte limit.`);
+    throw new ThumbnailerError(
+      'E_LIMIT_EXCEEDED',
+      `The input is ${source.size} bytes, over the ${maxBytes}-byte limit.`,
+    );
   }
   const out = createWriteStream(path);
   try {
@@ -142,6 +159,8 @@ export async function downloadTo(source: ByteSource, path: string, maxBytes: num
       if (!out.write(data)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
     }
   } finally {
-    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+    );
   }
 }

@@ -6,9 +6,7 @@ import type { GenerateOptions, GenerateOptionsInput, Limits, OutputKind } from '
  * the samples used).
  */
 export type VideoSource =
-  | { kind: 'file'; path: string }
-  | { kind: 'url'; url: string; name?: string }
-  | RangedVideoSource;
+  { kind: 'file'; path: string } | { kind: 'url'; url: string; name?: string } | RangedVideoSource;
 
 export interface RangedVideoSource {
   kind: 'ranged';

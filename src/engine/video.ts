@@ -1,10 +1,27 @@
 import { join } from 'node:path';
-import { FilePathSource, Input, MATROSKA, MP4, QTFF, WEBM, type InputVideoTrack, type Source } from 'mediabunny';
+import {
+  FilePathSource,
+  Input,
+  MATROSKA,
+  MP4,
+  QTFF,
+  WEBM,
+  type InputVideoTrack,
+  type Source,
+} from 'mediabunny';
 import { ThumbnailerError } from '../errors.js';
 import { remuxArgs, transcodeArgs } from './compose.js';
 import { runFfmpeg } from './exec.js';
 import type { Limits } from './options.js';
-import { displaySize, factsFromProbe, ffprobeFile, hdrKind, isInterlaced, normaliseRotation, videoStream } from './probe.js';
+import {
+  displaySize,
+  factsFromProbe,
+  ffprobeFile,
+  hdrKind,
+  isInterlaced,
+  normaliseRotation,
+  videoStream,
+} from './probe.js';
 import { FrameIndex } from './selection.js';
 import { SNIFF_BYTES, sniffContainer, type Container } from './sniff.js';
 import { downloadTo, type ByteSource } from './source.js';
@@ -38,7 +55,10 @@ interface OpenContext {
  */
 export async function openVideo(bytes: ByteSource, context: OpenContext): Promise<OpenVideo> {
   if (bytes.size > context.limits.maxInputBytes) {
-    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The input is ${bytes.size} bytes, over the limit of ${context.limits.maxInputBytes}.`);
+    throw new ThumbnailerError(
+      'E_LIMIT_EXCEEDED',
+      `The input is ${bytes.size} bytes, over the limit of ${context.limits.maxInputBytes}.`,
+    );
   }
   const head = await bytes.read(0, Math.min(SNIFF_BYTES, bytes.size), context.signal);
   const container = sniffContainer(head, bytes.size);
@@ -59,7 +79,12 @@ async function primaryTrack(input: Input): Promise<InputVideoTrack | null> {
 }
 
 /** The index route, or undefined when this file needs the proxy route instead. */
-async function openIndexed(source: Source, bytes: ByteSource, container: Container, context: OpenContext): Promise<OpenVideo | undefined> {
+async function openIndexed(
+  source: Source,
+  bytes: ByteSource,
+  container: Container,
+  context: OpenContext,
+): Promise<OpenVideo | undefined> {
   const input = new Input({ source, formats: INDEXED_FORMATS });
   const dispose = async () => input.dispose();
   try {
@@ -78,8 +103,13 @@ async function openIndexed(source: Source, bytes: ByteSource, container: Contain
     const colour = await track.getColorSpace();
     const rotation = normaliseRotation(track.rotation);
     const par = track.pixelAspectRatio;
-    const containerSar = par.num > 0 && par.den > 0 && par.num !== par.den ? `${par.num}:${par.den}` : undefined;
-    const sar = containerSar ?? (sample.sample_aspect_ratio && sample.sample_aspect_ratio !== '0:1' ? sample.sample_aspect_ratio : '1:1');
+    const containerSar =
+      par.num > 0 && par.den > 0 && par.num !== par.den ? `${par.num}:${par.den}` : undefined;
+    const sar =
+      containerSar ??
+      (sample.sample_aspect_ratio && sample.sample_aspect_ratio !== '0:1'
+        ? sample.sample_aspect_ratio
+        : '1:1');
     const [sarNum, sarDen] = sar.split(':').map(Number);
     const width = track.codedWidth;
     const height = track.codedHeight;
@@ -106,35 +136,59 @@ async function openIndexed(source: Source, bytes: ByteSource, container: Contain
     return { facts, index, route: 'index', dispose };
   } catch (error) {
     await dispose();
-    if (ThumbnailerError.is(error) && error.code !== 'E_CORRUPT_VIDEO' && error.code !== 'E_FFMPEG_FAILED') throw error;
+    if (ThumbnailerError.is(error) && error.code !== 'E_CORRUPT_VIDEO' && error.code !== 'E_FFMPEG_FAILED')
+      throw error;
     // The demuxer could not make sense of the file: let ffmpeg have a look (and say why it fails).
     if (ThumbnailerError.is(error) || error instanceof Error) return undefined;
     throw error;
   }
 }
 
-async function openThroughProxy(bytes: ByteSource, container: Container, context: OpenContext): Promise<OpenVideo> {
+async function openThroughProxy(
+  bytes: ByteSource,
+  container: Container,
+  context: OpenContext,
+): Promise<OpenVideo> {
   let localPath = bytes.localPath;
   if (!localPath) {
     localPath = join(context.work, 'input');
     await downloadTo(bytes, localPath, context.limits.maxInputBytes, context.signal);
   }
   const probe = await ffprobeFile(localPath, container.demuxer, context.signal);
-  const facts = factsFromProbe(probe, { name: bytes.name, size: bytes.size, etag: bytes.etag, container: container.label });
+  const facts = factsFromProbe(probe, {
+    name: bytes.name,
+    size: bytes.size,
+    etag: bytes.etag,
+    container: container.label,
+  });
   if (facts.width * facts.height > context.limits.maxPixels) {
-    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The picture is ${facts.width}x${facts.height}, over the limit of ${context.limits.maxPixels} pixels.`);
+    throw new ThumbnailerError(
+      'E_LIMIT_EXCEEDED',
+      `The picture is ${facts.width}x${facts.height}, over the limit of ${context.limits.maxPixels} pixels.`,
+    );
   }
   if (facts.duration > context.limits.maxDurationSeconds) {
-    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The video lasts ${facts.duration} s, over the limit of ${context.limits.maxDurationSeconds} s.`);
+    throw new ThumbnailerError(
+      'E_LIMIT_EXCEEDED',
+      `The video lasts ${facts.duration} s, over the limit of ${context.limits.maxDurationSeconds} s.`,
+    );
   }
   const copyable = COPYABLE_FFMPEG_CODECS.has(facts.codec);
   const proxyPath = join(context.work, 'proxy.mkv');
   const args = copyable
     ? remuxArgs(localPath, container.demuxer, proxyPath, context.limits)
     : transcodeArgs(localPath, container.demuxer, facts, proxyPath, context.limits);
-  await runFfmpeg(args, { signal: context.signal, timeoutMs: context.limits.ffmpegTimeoutMs, stallTimeoutMs: 120_000 }).catch((error: unknown) => {
+  await runFfmpeg(args, {
+    signal: context.signal,
+    timeoutMs: context.limits.ffmpegTimeoutMs,
+    stallTimeoutMs: 120_000,
+  }).catch((error: unknown) => {
     if (ThumbnailerError.is(error) && error.code === 'E_FFMPEG_FAILED') {
-      throw new ThumbnailerError('E_CORRUPT_VIDEO', `The video cannot be read: ${error.message.replace(/^ffmpeg failed: /, '')}`, { cause: error });
+      throw new ThumbnailerError(
+        'E_CORRUPT_VIDEO',
+        `The video cannot be read: ${error.message.replace(/^ffmpeg failed: /, '')}`,
+        { cause: error },
+      );
     }
     throw error;
   });
@@ -142,7 +196,10 @@ async function openThroughProxy(bytes: ByteSource, container: Container, context
   const track = await primaryTrack(input);
   if (!track || !track.codec) {
     input.dispose();
-    throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The video stream could not be read back after conversion.');
+    throw new ThumbnailerError(
+      'E_CORRUPT_VIDEO',
+      'The video stream could not be read back after conversion.',
+    );
   }
   const start = await track.getFirstTimestamp();
   const end = await track.computeDuration();

@@ -193,9 +193,22 @@ export async function saturation(path: string): Promise<number> {
 
 /**
  * The frame a player shows at `seconds` (accurate: `-ss` after `-i` decodes from the start), with
- * rotation applied, scaled to `width` x `height` (height defaults to the display aspect ratio).
+ * rotation applied and pixels made square, scaled to `width` x `height` (height defaults to the
+ * display aspect ratio). `filter` runs first on the decoded frame (e.g. a deinterlacer).
  */
-export async function frameAt(video: string, seconds: number, width: number, height = -2): Promise<Gray> {
+export async function frameAt(
+  video: string,
+  seconds: number,
+  width: number,
+  options: { height?: number; filter?: string } = {},
+): Promise<Gray> {
+  const chain = [
+    ...(options.filter ? [options.filter] : []),
+    'scale=iw*sar:ih',
+    'setsar=1',
+    `scale=${width}:${options.height ?? -2}:out_range=full`,
+    'format=gray',
+  ];
   const { stdout } = await ffmpegBuffer([
     '-loglevel',
     'error',
@@ -206,7 +219,7 @@ export async function frameAt(video: string, seconds: number, width: number, hei
     '-frames:v',
     '1',
     '-vf',
-    `scale=iw*sar:ih,setsar=1,scale=${width}:${height}:out_range=full,format=gray`,
+    chain.join(','),
     '-f',
     'rawvideo',
     'pipe:1',
@@ -214,6 +227,26 @@ export async function frameAt(video: string, seconds: number, width: number, hei
   const rows = stdout.length / width;
   if (!Number.isInteger(rows) || rows === 0) throw new Error(`${video} @${seconds}s: got ${stdout.length} bytes`);
   return { width, height: rows, data: new Uint8Array(stdout) };
+}
+
+/** Writes a frame as an image (for comparisons a person can look at, e.g. the naive HDR frame). */
+export async function saveFrameAt(video: string, seconds: number, width: number, out: string): Promise<void> {
+  await ffmpegBuffer([
+    '-loglevel',
+    'error',
+    '-y',
+    '-i',
+    video,
+    '-ss',
+    seconds.toFixed(6),
+    '-frames:v',
+    '1',
+    '-vf',
+    `scale=${width}:-2`,
+    '-q:v',
+    '2',
+    out,
+  ]);
 }
 
 export interface FrameFingerprint {

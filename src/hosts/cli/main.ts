@@ -9,7 +9,9 @@ import { flagName } from './options.js';
  * modules only when they run, so `--help` and short commands start fast.
  */
 const program = new Command('thumbnailer')
-  .description('Video thumbnails from Azure Storage queues: strips, posters, storyboards with WebVTT, manifests')
+  .description(
+    'Video thumbnails from Azure Storage queues: strips, posters, storyboards with WebVTT, manifests',
+  )
   .version(process.env.npm_package_version ?? '0.1.0')
   .exitOverride();
 
@@ -30,7 +32,10 @@ try {
   }
   const { ThumbnailerError } = await import('../../errors.js');
   if (ThumbnailerError.is(error)) {
-    const message = error.code === 'E_OPTION_INVALID' ? error.message.replace(/option: (\w+)/, (_, name: string) => `option: ${flagName(name)}`) : error.message;
+    const message =
+      error.code === 'E_OPTION_INVALID'
+        ? error.message.replace(/option: (\w+)/, (_, name: string) => `option: ${flagName(name)}`)
+        : error.message;
     fail(error.code, message, error.code === 'E_OPTION_INVALID' ? 2 : 1);
   }
   if (process.env.THUMBNAILER_DEBUG) console.error(error);

@@ -12,7 +12,12 @@ const number = (value: string): number => {
 
 export function addGenerateOptions(command: Command): Command {
   return command
-    .option('--outputs <list>', 'comma-separated: strip,poster,storyboard,animated', (v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .option('--outputs <list>', 'comma-separated: strip,poster,storyboard,animated', (v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .option('--rows <n>', 'strip rows (default 5)', number)
     .option('--cols <n>', 'strip columns (default 10)', number)
     .option('--width <px>', 'strip tile width (default 600)', number)
@@ -48,7 +53,8 @@ const KEYS = [
 export function collectGenerateOptions(flags: Record<string, unknown>): Record<string, unknown> {
   const options: Record<string, unknown> = {};
   for (const key of KEYS) if (flags[key] !== undefined) options[key] = flags[key];
-  if (options.layout === undefined && process.env.THUMBNAIL_LAYOUT) options.layout = process.env.THUMBNAIL_LAYOUT;
+  if (options.layout === undefined && process.env.THUMBNAIL_LAYOUT)
+    options.layout = process.env.THUMBNAIL_LAYOUT;
   return options;
 }
 

@@ -9,7 +9,12 @@ export interface ProgressBar {
 export function progressBar(label: string): ProgressBar | undefined {
   if (!process.stderr.isTTY) return undefined;
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {percentage}% {phase}`, stream: process.stderr, hideCursor: true, clearOnComplete: true },
+    {
+      format: `${label} [{bar}] {percentage}% {phase}`,
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   bar.start(100, 0, { phase: '' });

@@ -82,7 +82,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     super();
     this.opts = options;
     this.renewer = new VisibilityRenewer(options.queue, options.visibilityTimeoutSeconds);
-    this.renewer.on('error', (error) => this.emit('error', error));
+    this.renewer.on('error', (error) => this.reportError(error));
     this.renewer.on('lost', (id, error) => {
       this.opts.job.logger.warn({ messageId: id, err: error }, 'message lost while running: another worker may redo it');
     });
@@ -100,7 +100,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** Starts the receive loop; resolves at once. */
   start(): void {
     if (this.loop || this.closing) return;
-    this.loop = this.receiveLoop().catch((error: unknown) => this.emit('error', error));
+    this.loop = this.receiveLoop().catch((error: unknown) => {
+      this.reportError(error);
+    });
   }
 
   /**
@@ -119,7 +121,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       } catch (error) {
         if (this.stopReceiving.signal.aborted) break;
         this.setStorageDown(true);
-        this.emit('error', error);
+        this.reportError(error);
         await sleep(this.opts.pollIntervalMs, this.stopReceiving.signal);
         continue;
       }
@@ -161,6 +163,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.emit('closed');
   }
 
+  /** Background failures become `error` events (or log lines when nobody listens), never crashes. */
+  private reportError(error: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else this.opts.job.logger.warn({ err: error }, 'worker background failure');
+  }
+
   private setStorageDown(down: boolean): void {
     if (down === this.storageDown) return;
     this.storageDown = down;
@@ -187,7 +195,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         // A storage outage never ends the loop: back off and try again.
         failures++;
         this.setStorageDown(true);
-        this.emit('error', error);
+        this.reportError(error);
         const backoff = Math.min(this.opts.maxBackoffMs ?? 30_000, 500 * 2 ** Math.min(failures, 10));
         await sleep(backoff, stop);
         continue;
@@ -246,7 +254,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     })()
       .catch((error: unknown) => {
         // carryOut failed (storage down): the message reappears after its visibility timeout.
-        this.emit('error', error);
+        this.reportError(error);
       })
       .finally(() => {
         clearTimeout(timeout);

@@ -5,7 +5,9 @@ export function register(program: Command): void {
   addGenerateOptions(
     program
       .command('generate')
-      .description('make the strip, poster, storyboard (and optional animated preview) of a local file or URL into a folder')
+      .description(
+        'make the strip, poster, storyboard (and optional animated preview) of a local file or URL into a folder',
+      )
       .argument('<file-or-url>', 'a local video file or an http(s) URL')
       .requiredOption('-o, --out <dir>', 'output folder'),
   )
@@ -16,7 +18,9 @@ export function register(program: Command): void {
       const { generate } = await import('../../../engine/generate.js');
       const { progressBar } = await import('../progress.js');
       const bar = flags.json ? undefined : progressBar('generating');
-      const source = /^https?:\/\//i.test(input) ? ({ kind: 'url', url: input } as const) : ({ kind: 'file', path: input } as const);
+      const source = /^https?:\/\//i.test(input)
+        ? ({ kind: 'url', url: input } as const)
+        : ({ kind: 'file', path: input } as const);
       const controller = new AbortController();
       const onSignal = () => controller.abort();
       process.once('SIGINT', onSignal);
@@ -37,7 +41,9 @@ export function register(program: Command): void {
             const size = output.width ? ` ${output.width}x${output.height}` : '';
             process.stdout.write(`${String(flags.out)}/${output.file}${size} ${output.bytes} bytes\n`);
           }
-          process.stdout.write(`${String(flags.out)}/manifest.json (${manifest.timings.total} ms, route ${manifest.route})\n`);
+          process.stdout.write(
+            `${String(flags.out)}/manifest.json (${manifest.timings.total} ms, route ${manifest.route})\n`,
+          );
         }
       } finally {
         bar?.stop();

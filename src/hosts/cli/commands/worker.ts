@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { addStorageOptions, positiveInt, requireFfmpeg, settingsFromFlags } from './shared.js';
+
+export function register(program: Command): void {
+  addStorageOptions(
+    program
+      .command('worker')
+      .description('run the queue worker alone: take messages, make thumbnails, write them to Blob storage')
+      .option('--concurrency <n>', 'jobs at a time (default: THUMBNAILER_CONCURRENCY or 2)', positiveInt)
+      .option('--once', 'take one message, finish it and exit (KEDA ScaledJob)')
+      .option('--wait <seconds>', 'with --once: how long to wait for a message (default 30)', positiveInt),
+  ).action(async (flags: Record<string, unknown>) => {
+    const settings = await settingsFromFlags(flags, {
+      worker: flags.concurrency ? { concurrency: flags.concurrency as number } : undefined,
+    });
+    await requireFfmpeg();
+    const { runWorker } = await import('../../worker/process.js');
+    const code = await runWorker(settings, {
+      once: Boolean(flags.once),
+      onceWaitMs: ((flags.wait as number | undefined) ?? 30) * 1000,
+    });
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,102 @@
+import type { Settings } from '../../config.js';
+import { ThumbnailerError } from '../../errors.js';
+import type { Logger } from './logger.js';
+import { createLogger } from './logger.js';
+import { createWorkerRuntime, type WorkerRuntime } from './runtime.js';
+import type { Worker } from './worker.js';
+
+export interface RunWorkerOptions {
+  once?: boolean;
+  onceWaitMs?: number;
+  logger?: Logger;
+  /** Resolves when the process should stop (signals by default). */
+  signal?: AbortSignal;
+}
+
+/** Log lines for the worker's events that job.ts does not already write. */
+export function logWorkerEvents(worker: Worker, logger: Logger): void {
+  worker.on('poisoned', (e) =>
+    logger.error({ messageId: e.messageId, jobId: e.jobId, video: e.video, attempt: e.attempt, code: e.error.code, reason: e.error.message }, 'message sent to the poison queue'),
+  );
+  worker.on('released', (e) =>
+    logger.warn({ messageId: e.messageId, jobId: e.jobId, video: e.video }, 'job released for another worker'),
+  );
+  worker.on('failed', (e) =>
+    logger.warn({ messageId: e.messageId, jobId: e.jobId, code: e.error.code, retryInMs: e.retryInMs }, 'job will be retried'),
+  );
+  worker.on('completed', (e) => {
+    if (e.outcome.kind === 'ignored') logger.info({ messageId: e.messageId, reason: e.outcome.reason }, 'message ignored');
+  });
+  worker.on('storageDown', (down) =>
+    down ? logger.error('storage is unreachable; backing off') : logger.info('storage is reachable again'),
+  );
+  worker.on('error', (error) => logger.warn({ err: error }, 'worker background failure'));
+}
+
+/** Creates the runtime, retrying while storage is unreachable (an outage must not end the worker). */
+export async function createRuntimeWithRetry(
+  settings: Settings,
+  logger: Logger,
+  signal?: AbortSignal,
+): Promise<WorkerRuntime | undefined> {
+  let delay = 500;
+  for (;;) {
+    try {
+      return await createWorkerRuntime(settings, { logger });
+    } catch (error) {
+      if (!ThumbnailerError.is(error) || error.code !== 'E_STORAGE_UNAVAILABLE' || !settings.storage) throw error;
+      logger.error({ err: error, retryInMs: delay }, 'storage is unreachable at start-up; retrying');
+      await new Promise((r) => setTimeout(r, delay));
+      if (signal?.aborted) return undefined;
+      delay = Math.min(30_000, delay * 2);
+    }
+  }
+}
+
+/**
+ * `thumbnailer worker`: runs until SIGTERM/SIGINT (then closes gracefully) or, with `once`, for
+ * one message. Returns the process exit code.
+ */
+export async function runWorker(settings: Settings, options: RunWorkerOptions = {}): Promise<number> {
+  if (!settings.storage) {
+    throw new ThumbnailerError(
+      'E_STORAGE_UNAVAILABLE',
+      'No storage is configured: set AzureWebJobsStorage (or AzureWebJobsStorage__accountName), or use `thumbnailer start` for the embedded emulator',
+    );
+  }
+  const logger = options.logger ?? createLogger({ level: settings.logLevel, base: { role: 'worker', pid: process.pid } });
+  const stopping = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    logger.info({ signal: name }, 'stopping: no new messages; finishing or releasing jobs in hand');
+    stopping.abort();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  options.signal?.addEventListener('abort', () => stopping.abort(), { once: true });
+  try {
+    const runtime = await createRuntimeWithRetry(settings, logger, stopping.signal);
+    if (!runtime) return 0;
+    const { worker } = runtime;
+    logWorkerEvents(worker, logger);
+    const closed = new Promise<void>((resolve) => worker.once('closed', resolve));
+    if (stopping.signal.aborted) void worker.close();
+    stopping.signal.addEventListener('abort', () => void worker.close(), { once: true });
+    if (options.once) {
+      const decision = await worker.runOnce(options.onceWaitMs ?? 30_000);
+      if (!decision) logger.info('no message arrived; exiting');
+      await worker.close();
+      return decision && decision.action !== 'ack' && decision.action !== 'poison' ? 1 : 0;
+    }
+    logger.info(
+      { queue: settings.queueName, concurrency: settings.worker.concurrency, account: runtime.storage.accountName },
+      'worker started',
+    );
+    worker.start();
+    await closed;
+    logger.info('worker stopped');
+    return 0;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
