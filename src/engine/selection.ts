@@ -49,6 +49,8 @@ interface Segment {
 
 /** Packets of B-frame pyramids come this far out of presentation order at most. */
 const REORDER_LOOKAHEAD = 16;
+/** Memory the shared keyframe cache may use. */
+const KEY_CACHE_BYTES = 48 * 1024 * 1024;
 
 export class FrameIndex {
   private readonly sink: EncodedPacketSink;
@@ -134,37 +136,56 @@ export class FrameIndex {
 
   /** Packets of one segment in decode order: from its keyframe to the last packet its wanted frames need. */
   private async segmentPackets(segment: Segment): Promise<EncodedPacket[]> {
+    const key = await this.keyWithData(segment.key);
+    if (segment.wanted.length === 1 && segment.wanted[0]!.sequenceNumber === key.sequenceNumber) return [key];
+    // First pass on metadata only: which packets are needed. Then read the data of those alone.
     const lastWanted = segment.wanted.at(-1)!.timestamp;
     const wantedLeft = new Set(segment.wanted.map((w) => w.sequenceNumber));
-    const packets: EncodedPacket[] = [];
+    const needed: EncodedPacket[] = [];
     let pastTarget = 0;
-    const first = await this.sink.getPacket(segment.key.timestamp);
-    let packet: EncodedPacket | null =
-      first && first.sequenceNumber === segment.key.sequenceNumber
-        ? first
-        : await this.findBySequence(segment.key);
+    let packet: EncodedPacket | null = key;
     while (packet) {
-      if (packets.length > 0 && packet.type === 'key' && wantedLeft.size === 0) break;
+      if (needed.length > 0 && packet.type === 'key' && wantedLeft.size === 0) break;
       // Leading frames of an open GOP belong to the previous keyframe: they cannot be decoded here.
-      if (packet.timestamp >= segment.key.timestamp) {
-        packets.push(packet);
+      if (packet.timestamp >= key.timestamp) {
+        needed.push(packet);
         wantedLeft.delete(packet.sequenceNumber);
-        if (packet.timestamp > lastWanted) pastTarget++;
-        else pastTarget = 0;
+        pastTarget = packet.timestamp > lastWanted ? pastTarget + 1 : 0;
       }
-      if (
-        wantedLeft.size === 0 &&
-        (pastTarget >= REORDER_LOOKAHEAD || (packet.timestamp === lastWanted && isIntra(packets)))
-      )
-        break;
-      packet = await this.sink.getNextPacket(packet);
+      if (wantedLeft.size === 0 && pastTarget >= REORDER_LOOKAHEAD) break;
+      packet = await this.sink.getNextPacket(packet, { metadataOnly: true });
     }
-    if (wantedLeft.size > 0)
+    if (wantedLeft.size > 0) {
       throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The video ends before a frame its index lists.');
-    // Drop what comes after the last packet shown at or before the last wanted frame.
-    let end = packets.length;
-    while (end > 1 && packets[end - 1]!.timestamp > lastWanted) end--;
-    return packets.slice(0, end);
+    }
+    // Nothing after the last packet shown at or before the last wanted frame is needed.
+    let end = needed.length;
+    while (end > 1 && needed[end - 1]!.timestamp > lastWanted) end--;
+    const keep = new Set(needed.slice(0, end).map((p) => p.sequenceNumber));
+    const packets: EncodedPacket[] = [key];
+    let cursor: EncodedPacket | null = key;
+    while (packets.length < keep.size && cursor) {
+      cursor = await this.sink.getNextPacket(cursor);
+      if (cursor && keep.has(cursor.sequenceNumber)) packets.push(cursor);
+    }
+    return packets;
+  }
+
+  /** Keyframes are shared between outputs (strip, storyboard, poster): read each one once. */
+  private readonly keyCache = new Map<number, EncodedPacket>();
+  private keyCacheBytes = 0;
+
+  private async keyWithData(ref: PacketRef): Promise<EncodedPacket> {
+    const cached = this.keyCache.get(ref.sequenceNumber);
+    if (cached) return cached;
+    const found = await this.sink.getPacket(ref.timestamp);
+    const packet =
+      found && found.sequenceNumber === ref.sequenceNumber ? found : await this.findBySequence(ref);
+    if (this.keyCacheBytes + packet.byteLength <= KEY_CACHE_BYTES) {
+      this.keyCache.set(ref.sequenceNumber, packet);
+      this.keyCacheBytes += packet.byteLength;
+    }
+    return packet;
   }
 
   private async findBySequence(ref: PacketRef): Promise<EncodedPacket> {
@@ -219,10 +240,6 @@ export class FrameIndex {
     }
     return { frames, packets: count, bytes };
   }
-}
-
-function isIntra(packets: EncodedPacket[]): boolean {
-  return packets.length === 1 && packets[0]!.type === 'key';
 }
 
 const round6 = (n: number) => Math.round(n * 1e6) / 1e6;

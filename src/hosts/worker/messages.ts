@@ -228,16 +228,8 @@ function parseText(text: string, ctx: MessageContext, base64: boolean): ParsedMe
  */
 export function parseMessage(body: string, ctx: MessageContext): ParsedMessage {
   if (body.length > MAX_BODY) throw invalid(`The message is larger than ${MAX_BODY} bytes`);
+  // A body that is base64 of UTF-8 text is read decoded (what the Functions host and SDKs write);
+  // plain names rarely are, and those that are would decode to control bytes or invalid UTF-8.
   const decoded = decodeBody(body);
-  if (!decoded.base64) return parseText(decoded.text, ctx, false);
-  try {
-    return parseText(decoded.text, ctx, true);
-  } catch (error) {
-    // A plain name that happens to be valid base64 of text: try it as it came.
-    try {
-      return parseText(body, ctx, false);
-    } catch {
-      throw error;
-    }
-  }
+  return parseText(decoded.text, ctx, decoded.base64);
 }

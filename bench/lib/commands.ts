@@ -1,0 +1,92 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { checkOurOutputs, checkStrip } from './checks.js';
+import type { Media } from './media.js';
+import { timed, type Timed } from './timing.js';
+import type { BenchContext } from './types.js';
+
+/** The commands the bench times, each with the check of what it makes. */
+
+const COLS = 10;
+const ROWS = 5;
+const TILE_WIDTH = 600;
+const QUALITY = 10;
+const TILES = COLS * ROWS;
+
+const short = (media: Media) => media.path.split('/').at(-1) ?? media.path;
+
+type OurKind = 'strip' | 'poster' | 'storyboard';
+
+/** `thumbnailer generate <video> -o <dir> [--outputs ...]`: the spec's defaults are ours (10x5, 600 px, q10). */
+export function oursGenerate(ctx: BenchContext, id: string, label: string, video: Media, outputs?: OurKind[]): Timed {
+  const cli = ctx.ours;
+  if (!cli) throw new Error('our CLI is not being timed (--without-ours)');
+  const flags = outputs ? ['--outputs', outputs.join(',')] : [];
+  const command = `thumbnailer generate ${short(video)} -o OUT${flags.length ? ' ' + flags.join(' ') : ''}`;
+  return timed(id, label, command, (dir) => ({
+    file: process.execPath,
+    args: [cli, 'generate', video.path, '-o', join(dir, 'out'), ...flags],
+    timeoutMs: 5 * 60_000,
+    verify: () => checkOurOutputs(join(dir, 'out'), outputs ?? ['strip', 'poster', 'storyboard'], video, ctx.refs),
+  }));
+}
+
+function previewPackageCli(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require.resolve('ffmpeg-generate-video-preview/package.json');
+  return join(dirname(pkg), 'index.js');
+}
+
+/**
+ * `generate-video-preview <video> out.jpg --width 600 --rows 5 --cols 10 --quality 10` through node:
+ * it decodes every frame and keeps every n-th, n = floor(frames / 50).
+ */
+export function previewPackage(ctx: BenchContext, id: string, label: string, video: Media): Timed {
+  const cli = previewPackageCli();
+  const flags = ['--width', String(TILE_WIDTH), '--rows', String(ROWS), '--cols', String(COLS), '--quality', String(QUALITY)];
+  const nth = Math.floor(video.frames / TILES);
+  const times = Array.from({ length: TILES }, (_, k) => (k * nth) / video.fps);
+  return timed(id, label, `generate-video-preview ${short(video)} out.jpg ${flags.join(' ')}`, (dir) => ({
+    file: process.execPath,
+    args: [cli, video.path, join(dir, 'out.jpg'), ...flags],
+    timeoutMs: 20 * 60_000,
+    verify: () =>
+      checkStrip({
+        image: join(dir, 'out.jpg'),
+        grid: { cols: COLS, rows: ROWS, tileWidth: TILE_WIDTH, tileHeights: [337, 338] },
+        times,
+        video,
+        refs: ctx.refs,
+      }),
+  }));
+}
+
+/**
+ * ffmpeg's keyframe-scan recipe: decode keyframes only, keep every N-th (N = keyframes / 50) and
+ * tile them: `ffmpeg -skip_frame nokey -i in.mp4 -vf "select='not(mod(n,N))',scale=600:-2,tile=10x5"
+ * -frames:v 1 -q:v 10 -vsync 0 out.jpg`.
+ */
+export function keyframeScan(ctx: BenchContext, id: string, label: string, video: Media): Timed {
+  const every = Math.max(1, Math.floor(video.keyframes.length / TILES));
+  const times = Array.from({ length: TILES }, (_, k) => video.keyframes[k * every] ?? NaN);
+  const filter = `select='not(mod(n,${every}))',scale=${TILE_WIDTH}:-2,tile=${COLS}x${ROWS}`;
+  const command = `ffmpeg -skip_frame nokey -i ${short(video)} -vf "${filter}" -frames:v 1 -q:v ${QUALITY} -vsync 0 out.jpg`;
+  return timed(id, label, command, (dir) => ({
+    file: 'ffmpeg',
+    args: [
+      ...['-hide_banner', '-v', 'error', '-y'],
+      ...['-skip_frame', 'nokey', '-i', video.path],
+      ...['-vf', filter, '-frames:v', '1', '-q:v', String(QUALITY), '-vsync', '0'],
+      join(dir, 'out.jpg'),
+    ],
+    timeoutMs: 20 * 60_000,
+    verify: () =>
+      checkStrip({
+        image: join(dir, 'out.jpg'),
+        grid: { cols: COLS, rows: ROWS, tileWidth: TILE_WIDTH, tileHeights: [338] },
+        times,
+        video,
+        refs: ctx.refs,
+      }),
+  }));
+}
