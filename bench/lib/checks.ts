@@ -1,6 +1,15 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { crop, decodeImage, difference, frameAt, lumaStats, probeImage, shrink, type Raster } from './image.js';
+import {
+  crop,
+  decodeImage,
+  difference,
+  frameAt,
+  lumaStats,
+  probeImage,
+  shrink,
+  type Raster,
+} from './image.js';
 import type { Media } from './media.js';
 
 /**
@@ -22,7 +31,7 @@ const MIN_LUMA_STD = 8;
 const MIN_LUMA_MEAN = 12;
 const MAX_LUMA_MEAN = 245;
 /** How many tiles of a strip are compared with reference frames (spread over the strip). */
-const SAMPLED_TILES = 6;
+const SAMPLED_TILES = 8;
 
 export interface Grid {
   cols: number;
@@ -86,7 +95,9 @@ function duplicateProblems(tiles: Tile[], period: number, pairs: 'all' | 'adjace
       }
     }
   }
-  return problems.slice(0, 5).concat(problems.length > 5 ? [`... and ${problems.length - 5} more same-picture pairs`] : []);
+  return problems
+    .slice(0, 5)
+    .concat(problems.length > 5 ? [`... and ${problems.length - 5} more same-picture pairs`] : []);
 }
 
 /** Indices of `count` tiles spread from the first to the last. */
@@ -99,7 +110,12 @@ function spread(length: number, count: number): number[] {
  * Each sampled tile must be closer to the reference frame at its own time than to the reference
  * frames at its neighbours' times.
  */
-async function timeProblems(tiles: Tile[], video: Media, refs: References, samples: number): Promise<string[]> {
+async function timeProblems(
+  tiles: Tile[],
+  video: Media,
+  refs: References,
+  samples: number,
+): Promise<string[]> {
   const problems: string[] = [];
   for (const i of spread(tiles.length, samples)) {
     const tile = tiles[i]!;
@@ -150,7 +166,13 @@ export async function checkStrip(check: StripCheck): Promise<string[]> {
   }
   const image = await decodeImage(check.image);
   const tiles: Tile[] = times.map((time, i) => ({
-    raster: crop(image, (i % grid.cols) * grid.tileWidth, Math.floor(i / grid.cols) * tileHeight, grid.tileWidth, tileHeight),
+    raster: crop(
+      image,
+      (i % grid.cols) * grid.tileWidth,
+      Math.floor(i / grid.cols) * tileHeight,
+      grid.tileWidth,
+      tileHeight,
+    ),
     time,
     label: `tile ${i + 1}`,
   }));
@@ -197,14 +219,20 @@ async function manifestFileProblems(outDir: string, manifest: Manifest): Promise
       () => undefined,
     );
     if (size === undefined) problems.push(`${output.file} is listed in manifest.json but missing`);
-    else if (size !== output.bytes) problems.push(`${output.file} is ${size} bytes, manifest.json says ${output.bytes}`);
+    else if (size !== output.bytes)
+      problems.push(`${output.file} is ${size} bytes, manifest.json says ${output.bytes}`);
   }
   return problems;
 }
 
 export const OUR_STRIP: Grid = { cols: 10, rows: 5, tileWidth: 600, tileHeights: [338] };
 
-async function checkOurStrip(outDir: string, manifest: Manifest, video: Media, refs: References): Promise<string[]> {
+async function checkOurStrip(
+  outDir: string,
+  manifest: Manifest,
+  video: Media,
+  refs: References,
+): Promise<string[]> {
   const strips = manifest.outputs.filter((o) => o.kind === 'strip');
   const strip = strips[0];
   if (strips.length !== 1 || !strip) return [`manifest.json lists ${strips.length} strips, expected 1`];
@@ -214,7 +242,9 @@ async function checkOurStrip(outDir: string, manifest: Manifest, video: Media, r
   if (problems.length === 0 && strip.width !== undefined) {
     const info = await probeImage(image);
     if (info.width !== strip.width || info.height !== strip.height) {
-      problems.push(`${strip.file} is ${info.width}x${info.height}, manifest.json says ${strip.width}x${strip.height}`);
+      problems.push(
+        `${strip.file} is ${info.width}x${info.height}, manifest.json says ${strip.width}x${strip.height}`,
+      );
     }
   }
   return problems;
@@ -225,7 +255,9 @@ async function checkPoster(outDir: string, output: ManifestOutput): Promise<stri
   if (image instanceof Error) return [`${output.file} does not decode: ${image.message}`];
   const problems: string[] = [];
   if (output.width !== undefined && (image.width !== output.width || image.height !== output.height)) {
-    problems.push(`${output.file} is ${image.width}x${image.height}, manifest.json says ${output.width}x${output.height}`);
+    problems.push(
+      `${output.file} is ${image.width}x${image.height}, manifest.json says ${output.width}x${output.height}`,
+    );
   }
   const blank = blankProblem({ raster: image, time: 0, label: output.file });
   if (blank) problems.push(blank);
@@ -272,7 +304,12 @@ export function parseStoryboardVtt(text: string): Cue[] | string {
  * Storyboard: cues contiguous from 0 to the duration, every tile inside its sheet and not blank,
  * adjacent tiles different, and sampled tiles showing their own time.
  */
-async function checkStoryboard(outDir: string, manifest: Manifest, video: Media, refs: References): Promise<string[]> {
+async function checkStoryboard(
+  outDir: string,
+  manifest: Manifest,
+  video: Media,
+  refs: References,
+): Promise<string[]> {
   const vtt = manifest.outputs.find((o) => o.kind === 'storyboard-vtt');
   const sheets = manifest.outputs.filter((o) => o.kind === 'storyboard');
   if (!vtt || sheets.length === 0) return ['manifest.json lists no storyboard sheets or no storyboard.vtt'];
@@ -283,7 +320,8 @@ async function checkStoryboard(outDir: string, manifest: Manifest, video: Media,
   if (Math.abs(cues[0]!.start) > 0.001) problems.push(`${vtt.file} starts at ${cues[0]!.start} s, not 0`);
   cues.forEach((cue, i) => {
     const next = cues[i + 1];
-    if (next && Math.abs(next.start - cue.end) > 0.001) problems.push(`${vtt.file}: gap or overlap at ${cue.end} s`);
+    if (next && Math.abs(next.start - cue.end) > 0.001)
+      problems.push(`${vtt.file}: gap or overlap at ${cue.end} s`);
   });
   if (Math.abs(cues.at(-1)!.end - duration) > 0.05) {
     problems.push(`${vtt.file} ends at ${cues.at(-1)!.end} s, the video at ${duration} s`);
@@ -291,7 +329,10 @@ async function checkStoryboard(outDir: string, manifest: Manifest, video: Media,
 
   // Tile times: from the manifest when it lists one per cue, otherwise the middle of each cue.
   const listed = sheets.flatMap((s) => s.times ?? []);
-  const times = listed.length === cues.length ? listed : cues.map((c) => Math.round(((c.start + c.end) / 2) * 1000) / 1000);
+  const times =
+    listed.length === cues.length
+      ? listed
+      : cues.map((c) => Math.round(((c.start + c.end) / 2) * 1000) / 1000);
   const decoded = new Map<string, Raster>();
   const tiles: Tile[] = [];
   for (const [i, cue] of cues.entries()) {
@@ -308,7 +349,12 @@ async function checkStoryboard(outDir: string, manifest: Manifest, video: Media,
       return [...problems, `${vtt.file} cue ${i + 1}: ${(error as Error).message}`];
     }
   }
-  problems.push(...tiles.map(blankProblem).filter((p): p is string => p !== undefined).slice(0, 5));
+  problems.push(
+    ...tiles
+      .map(blankProblem)
+      .filter((p): p is string => p !== undefined)
+      .slice(0, 5),
+  );
   problems.push(...duplicateProblems(tiles, video.period, 'adjacent'));
   problems.push(...(await timeProblems(tiles, video, refs, SAMPLED_TILES)));
   return problems.map((p) => `storyboard: ${p}`);

@@ -18,7 +18,13 @@ const short = (media: Media) => media.path.split('/').at(-1) ?? media.path;
 type OurKind = 'strip' | 'poster' | 'storyboard';
 
 /** `thumbnailer generate <video> -o <dir> [--outputs ...]`: the spec's defaults are ours (10x5, 600 px, q10). */
-export function oursGenerate(ctx: BenchContext, id: string, label: string, video: Media, outputs?: OurKind[]): Timed {
+export function oursGenerate(
+  ctx: BenchContext,
+  id: string,
+  label: string,
+  video: Media,
+  outputs?: OurKind[],
+): Timed {
   const cli = ctx.ours;
   if (!cli) throw new Error('our CLI is not being timed (--without-ours)');
   const flags = outputs ? ['--outputs', outputs.join(',')] : [];
@@ -27,7 +33,8 @@ export function oursGenerate(ctx: BenchContext, id: string, label: string, video
     file: process.execPath,
     args: [cli, 'generate', video.path, '-o', join(dir, 'out'), ...flags],
     timeoutMs: 5 * 60_000,
-    verify: () => checkOurOutputs(join(dir, 'out'), outputs ?? ['strip', 'poster', 'storyboard'], video, ctx.refs),
+    verify: () =>
+      checkOurOutputs(join(dir, 'out'), outputs ?? ['strip', 'poster', 'storyboard'], video, ctx.refs),
   }));
 }
 
@@ -43,7 +50,16 @@ function previewPackageCli(): string {
  */
 export function previewPackage(ctx: BenchContext, id: string, label: string, video: Media): Timed {
   const cli = previewPackageCli();
-  const flags = ['--width', String(TILE_WIDTH), '--rows', String(ROWS), '--cols', String(COLS), '--quality', String(QUALITY)];
+  const flags = [
+    '--width',
+    String(TILE_WIDTH),
+    '--rows',
+    String(ROWS),
+    '--cols',
+    String(COLS),
+    '--quality',
+    String(QUALITY),
+  ];
   const nth = Math.floor(video.frames / TILES);
   const times = Array.from({ length: TILES }, (_, k) => (k * nth) / video.fps);
   return timed(id, label, `generate-video-preview ${short(video)} out.jpg ${flags.join(' ')}`, (dir) => ({

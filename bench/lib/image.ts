@@ -18,11 +18,23 @@ export interface ImageInfo {
 export async function probeImage(path: string): Promise<ImageInfo> {
   const result = await mustRun(
     'ffprobe',
-    ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height,codec_name', '-of', 'json', path],
+    [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'stream=width,height,codec_name',
+      '-of',
+      'json',
+      path,
+    ],
     { captureStdout: true, timeoutMs: 60_000 },
   );
   const stream = (
-    JSON.parse(result.stdout.toString()) as { streams?: { width: number; height: number; codec_name: string }[] }
+    JSON.parse(result.stdout.toString()) as {
+      streams?: { width: number; height: number; codec_name: string }[];
+    }
   ).streams?.[0];
   if (!stream) throw new Error(`${path}: no picture in it`);
   return { width: stream.width, height: stream.height, codec: stream.codec_name };

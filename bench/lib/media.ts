@@ -99,7 +99,12 @@ async function probe(path: string, name: string, period: number): Promise<Media>
     'ffprobe',
     [
       ...['-v', 'error', '-select_streams', 'v:0'],
-      ...['-show_entries', 'stream=width,height,nb_frames,avg_frame_rate:format=duration,size', '-of', 'json'],
+      ...[
+        '-show_entries',
+        'stream=width,height,nb_frames,avg_frame_rate:format=duration,size',
+        '-of',
+        'json',
+      ],
       path,
     ],
     { captureStdout: true },
@@ -113,7 +118,17 @@ async function probe(path: string, name: string, period: number): Promise<Media>
   const [num, den] = stream.avg_frame_rate.split('/').map(Number);
   const packets = await mustRun(
     'ffprobe',
-    ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0', path],
+    [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'packet=pts_time,flags',
+      '-of',
+      'csv=p=0',
+      path,
+    ],
     { captureStdout: true },
   );
   const keyframes = packets.stdout
@@ -239,7 +254,9 @@ export async function ensureMedia(dir: string, log: (line: string) => void): Pro
   for (const media of [short, long]) {
     const expected = Math.round(media.duration / (GOP / FPS));
     if (Math.abs(media.keyframes.length - expected) > 1) {
-      log(`media: warning: ${media.name} has ${media.keyframes.length} keyframes, expected about ${expected}`);
+      log(
+        `media: warning: ${media.name} has ${media.keyframes.length} keyframes, expected about ${expected}`,
+      );
     }
   }
   const generatedAt = new Date().toISOString();

@@ -26,7 +26,8 @@ export const fullSection: Section = {
           value: ratio(full60.row.seconds, full5.row.seconds),
           unit: 'x',
           from: [full5.row.id, full60.row.id],
-          detail: 'information: the storyboard has a tile every 10 s, so 12 times more tiles on the 60-min video',
+          detail:
+            'information: the storyboard has a tile every 10 s, so 12 times more tiles on the 60-min video',
         },
       ],
     };

@@ -15,8 +15,12 @@ export const stripSection: Section = {
   needsOurs: false,
   async run(ctx) {
     const { short, long } = ctx.media;
-    const ours5 = ctx.ours ? oursGenerate(ctx, 'ours-strip-5', 'ours: strip, 5-min', short, ['strip']) : undefined;
-    const ours60 = ctx.ours ? oursGenerate(ctx, 'ours-strip-60', 'ours: strip, 60-min', long, ['strip']) : undefined;
+    const ours5 = ctx.ours
+      ? oursGenerate(ctx, 'ours-strip-5', 'ours: strip, 5-min', short, ['strip'])
+      : undefined;
+    const ours60 = ctx.ours
+      ? oursGenerate(ctx, 'ours-strip-60', 'ours: strip, 60-min', long, ['strip'])
+      : undefined;
     const preview = previewPackage(ctx, 'preview-5', 'ffmpeg-generate-video-preview: strip, 5-min', short);
     const scan = keyframeScan(ctx, 'scan-60', 'ffmpeg keyframe scan: strip, 60-min', long);
 
@@ -25,13 +29,21 @@ export const stripSection: Section = {
 
     for (let round = 1; round <= ctx.rounds; round++) {
       ctx.log(`strip: round ${round}/${ctx.rounds}`);
-      const order: (Timed | undefined)[] = [ours5, ctx.quick && round > 1 ? undefined : preview, ours60, scan];
+      const order: (Timed | undefined)[] = [
+        ours5,
+        ctx.quick && round > 1 ? undefined : preview,
+        ours60,
+        scan,
+      ];
       for (const item of order) if (item) await runOnce(ctx, item, String(round));
     }
 
-    const timings = [ours5, ours60, preview, scan].filter((t): t is Timed => t !== undefined).map((t) => t.row);
+    const timings = [ours5, ours60, preview, scan]
+      .filter((t): t is Timed => t !== undefined)
+      .map((t) => t.row);
     const notes = ctx.quick ? ['`--quick`: ffmpeg-generate-video-preview ran once.'] : [];
-    if (!ours5 || !ours60) return { timings, targets: [], notes: [...notes, 'ours not timed (--without-ours).'] };
+    if (!ours5 || !ours60)
+      return { timings, targets: [], notes: [...notes, 'ours not timed (--without-ours).'] };
     return {
       timings,
       notes,

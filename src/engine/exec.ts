@@ -55,7 +55,8 @@ function lastErrorLine(stderr: string): string {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !/^[a-z_]+=/.test(l));
-  return redactSecrets(lines.at(-1) ?? '');
+  // Local paths are ours (temporary files): they mean nothing to the user.
+  return redactSecrets((lines.at(-1) ?? '').replace(/(?:file:)?[^\s:]*\/[^\s:]*:\s*/g, ''));
 }
 
 /**

@@ -29,7 +29,7 @@ import {
 } from './plan.js';
 import { choosePoster } from './poster.js';
 import { openVideo, type OpenVideo } from './video.js';
-import { openByteSource } from './source.js';
+import { openByteSource, type ByteSource } from './source.js';
 import type { GenerateRequest, InputFacts, Manifest, OutputFile, Phase } from './types.js';
 
 const PHASE_WEIGHTS: Record<Phase, number> = {
@@ -73,11 +73,13 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
   };
 
   let video: OpenVideo | undefined;
+  let bytes: ByteSource | undefined;
   try {
     throwIfAborted(signal);
     report('probe', 0);
-    const bytes = await openByteSource(request.source, signal);
-    video = await timed('probe', () => openVideo(bytes, { work, limits, signal }));
+    bytes = await openByteSource(request.source, signal);
+    const source = bytes;
+    video = await timed('probe', () => openVideo(source, { work, limits, signal }));
     const facts = video.facts;
     checkLimits(facts, limits);
     report('probe', 1);
@@ -181,6 +183,7 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
     throw error;
   } finally {
     await video?.dispose();
+    await bytes?.close();
     await rm(work, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { CustomSource, FilePathSource, type Source } from 'mediabunny';
+import { CustomSource, type Source } from 'mediabunny';
 import { ThumbnailerError } from '../errors.js';
 import type { RangedVideoSource, VideoSource } from './types.js';
 
@@ -18,6 +18,8 @@ export interface ByteSource {
   /** A mediabunny source over the same bytes. */
   demuxerSource(): Source;
   bytesRead(): number;
+  /** Releases what reading needed (a file handle). */
+  close(): Promise<void>;
 }
 
 const CHUNK = 8 * 1024 * 1024;
@@ -39,29 +41,18 @@ async function openFile(path: string): Promise<ByteSource> {
     if (ThumbnailerError.is(error)) throw error;
     throw new ThumbnailerError('E_INPUT_NOT_FOUND', `Input file not found: ${path}`, { cause: error });
   }
-  let bytes = 0;
-  return {
+  const handle = await open(path, 'r');
+  const source = countingSource({
+    kind: 'ranged',
     name: path,
     size,
-    localPath: path,
     async read(start, end) {
-      const handle = await open(path, 'r');
-      try {
-        const buffer = Buffer.alloc(Math.max(0, Math.min(end, size) - start));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
-        bytes += bytesRead;
-        return buffer.subarray(0, bytesRead);
-      } finally {
-        await handle.close();
-      }
+      const buffer = Buffer.alloc(Math.max(0, Math.min(end, size) - start));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
+      return buffer.subarray(0, bytesRead);
     },
-    demuxerSource() {
-      const inner = new FilePathSource(path);
-      inner.on('read', ({ start, end }) => (bytes += end - start));
-      return inner;
-    },
-    bytesRead: () => bytes,
-  };
+  });
+  return { ...source, localPath: path, close: () => handle.close().catch(() => undefined) };
 }
 
 function countingSource(source: RangedVideoSource, alreadyRead = 0): ByteSource {
@@ -80,10 +71,13 @@ function countingSource(source: RangedVideoSource, alreadyRead = 0): ByteSource 
       new CustomSource({
         getSize: () => source.size,
         read: (start, end) => read(start, end),
-        prefetchProfile: 'network',
+        // Read exactly what the demuxer asks for: prefetching read 5-9x more than the index and the
+        // samples used (15.9% of a 5-minute 1080p file instead of 1.7%) and saved no time.
+        prefetchProfile: 'none',
         maxCacheSize: 16 * 1024 * 1024,
       }),
     bytesRead: () => bytes,
+    close: async () => undefined,
   };
 }
 

@@ -99,22 +99,36 @@ export function fingerprint(gray: Gray, crop: Crop = { x: 0, y: 0, width: gray.w
 }
 
 /**
- * Distance between two fingerprints after normalising each to zero mean and unit variance, so a
- * tone-mapped or re-encoded tile still matches its source frame: 0 identical, ~1.1 unrelated.
+ * Distance between two fingerprints compared by rank (each cell replaced by its rank among the
+ * cells of its picture), so that any monotonic change of tones (tone mapping, a fade, a different
+ * JPEG quality) does not count, only where things are: 0 for the same picture, about 0.33 for
+ * unrelated ones.
  */
 export function fingerprintDistance(a: Float64Array, b: Float64Array): number {
-  const za = normalise(a);
-  const zb = normalise(b);
+  const ra = ranks(a);
+  const rb = ranks(b);
   let sum = 0;
-  for (let i = 0; i < za.length; i++) sum += Math.abs(za[i]! - zb[i]!);
-  return sum / za.length;
+  for (let i = 0; i < ra.length; i++) sum += Math.abs(ra[i]! - rb[i]!);
+  return sum / ra.length;
 }
 
-function normalise(values: Float64Array): Float64Array {
-  const mean = values.reduce((s, v) => s + v, 0) / values.length;
-  const variance = values.reduce((s, v) => s + (v - mean) ** 2, 0) / values.length;
-  const sd = Math.sqrt(variance) || 1;
-  return values.map((v) => (v - mean) / sd);
+const rankCache = new WeakMap<Float64Array, Float64Array>();
+
+/** Ranks scaled to 0..1, ties sharing their mean rank. */
+function ranks(values: Float64Array): Float64Array {
+  const cached = rankCache.get(values);
+  if (cached) return cached;
+  const order = [...values.keys()].sort((i, j) => values[i]! - values[j]!);
+  const result = new Float64Array(values.length);
+  for (let start = 0; start < order.length; ) {
+    let end = start;
+    while (end + 1 < order.length && values[order[end + 1]!] === values[order[start]!]) end++;
+    const rank = (start + end) / 2 / Math.max(1, values.length - 1);
+    for (let i = start; i <= end; i++) result[order[i]!] = rank;
+    start = end + 1;
+  }
+  rankCache.set(values, result);
+  return result;
 }
 
 export interface TileStat {

@@ -11,7 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,8 +91,6 @@ export interface MediaCase {
   what: string;
   /** Writes the file at `out` (a temporary name with the right extension). */
   make(out: string, scratch: string): Promise<void>;
-  /** Folded into the cache key, beyond `make`'s source text. */
-  version?: string;
 }
 
 export const MEDIA = {
@@ -402,16 +400,14 @@ export function seededBytes(length: number, seed: number): Uint8Array {
 
 const pending = new Map<string, Promise<string>>();
 
+/** This file's own text: any change to a recipe here makes new files rather than reusing old ones. */
+const RECIPES_HASH = createHash('sha256')
+  .update(readFileSync(fileURLToPath(import.meta.url)))
+  .digest('hex');
+
 function cacheKey(name: string, recipe: MediaCase): string {
   const hash = createHash('sha256')
-    .update(name)
-    .update(recipe.make.toString())
-    .update(recipe.version ?? '')
-    .update(clockGraph({ duration: 1 }))
-    .update(toHdr('smpte2084'))
-    .update(HDR10_PARAMS)
-    .update(interlacedGraph(2, 2, 1))
-    .update(rotated.toString())
+    .update(`${name}\0${recipe.ext}\0${RECIPES_HASH}`)
     .digest('hex')
     .slice(0, 10);
   return `${name}-${hash}.${recipe.ext}`;

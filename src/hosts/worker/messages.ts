@@ -215,6 +215,17 @@ function parseText(text: string, ctx: MessageContext, base64: boolean): ParsedMe
   const t = text.trim();
   if (t.length === 0) throw invalid('The message is empty');
   if (t.startsWith('{') || t.startsWith('[')) return parseJson(t, ctx, base64);
+  if (t.startsWith('"')) {
+    // A JSON-encoded string (some tools quote the name or URL): read what it holds.
+    let inner: unknown;
+    try {
+      inner = JSON.parse(t);
+    } catch {
+      throw invalid('The message starts with a quote but is not a JSON string');
+    }
+    if (typeof inner !== 'string' || inner.trim().startsWith('"')) throw invalid('The message is not a usable JSON string');
+    return parseText(inner, ctx, base64);
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(t)) {
     return { kind: 'job', form: 'url', video: nameOrUrl(t, ctx, 'The URL'), base64 };
   }
