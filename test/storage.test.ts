@@ -211,6 +211,7 @@ describe('settings and logs', () => {
     logger.info({ connectionString: cs, url: 'https://a.blob.core.windows.net/v/x.mp4?sv=1&sig=SIGSECRET' }, `using ${cs}`);
     logger.error({ err: new Error(`failed for https://a/b?sig=SIGSECRET2 with ${cs}`) }, 'boom');
     assert.doesNotMatch(out, /SIGSECRET|Eby8vdM02xNO/);
-    assert.match(out, /x\.mp4\?sv=1&sig=REDACTED/);
+    assert.match(out, /x\.mp4\?sv=REDACTED&sig=REDACTED/);
+    assert.match(out, /"message":"failed for https:\/\/a\/b\?sig=REDACTED/);
   });
 });

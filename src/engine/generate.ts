@@ -50,7 +50,8 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
   const started = performance.now();
   const options = parseGenerateOptions(request.options ?? {});
   const limits: Limits = { ...DEFAULT_LIMITS, ...request.limits };
-  const signal = request.signal;
+  const jobTimeout = AbortSignal.timeout(limits.jobTimeoutMs);
+  const signal = request.signal ? AbortSignal.any([request.signal, jobTimeout]) : jobTimeout;
   const timings: Record<string, number> = {};
   const work = await mkdtemp(join(request.tempDir ?? tmpdir(), 'thumbnailer-'));
   const staging = join(work, 'out');
@@ -179,7 +180,15 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
     report('manifest', 1);
     return manifest;
   } catch (error) {
-    if (signal?.aborted) throw new ThumbnailerError('E_CANCELED', 'The job was canceled.', { cause: error });
+    if (request.signal?.aborted)
+      throw new ThumbnailerError('E_CANCELED', 'The job was canceled.', { cause: error });
+    if (jobTimeout.aborted) {
+      throw new ThumbnailerError(
+        'E_FFMPEG_TIMEOUT',
+        `The job ran longer than ${limits.jobTimeoutMs / 1000} s and was stopped.`,
+        { cause: error },
+      );
+    }
     throw error;
   } finally {
     await video?.dispose();

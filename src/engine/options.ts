@@ -74,6 +74,8 @@ export interface Limits {
   maxPixels: number;
   /** Wall-clock limit of one ffmpeg run; a run that keeps making progress is not the concern here. */
   ffmpegTimeoutMs: number;
+  /** Wall-clock limit of a whole job. */
+  jobTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -81,4 +83,5 @@ export const DEFAULT_LIMITS: Limits = {
   maxDurationSeconds: 24 * 3600,
   maxPixels: 8192 * 8192,
   ffmpegTimeoutMs: 10 * 60_000,
+  jobTimeoutMs: 60 * 60_000,
 };

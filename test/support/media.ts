@@ -199,6 +199,13 @@ export const MEDIA = {
         out,
       ]),
   },
+  /** The HDR videos' picture before conversion: what their tone-mapped outputs should resemble. */
+  hdrSdrTwin: {
+    ext: 'mp4',
+    what: 'the SDR original of hdrPq and hdrHlg (640x360, 4 s, bt709)',
+    make: (out) =>
+      ffmpeg([...clock({ width: 640, height: 360, duration: 4 }), ...X264, ...keyframesEvery(25), out]),
+  },
   hdrHlg: {
     ext: 'mp4',
     what: 'HLG: HEVC 10-bit, bt2020 / arib-std-b67 / bt2020nc, 4 s',
