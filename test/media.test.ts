@@ -7,7 +7,15 @@ import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { combing, frameAt, meanOf } from './support/images.js';
-import { ffprobe, media, mediaAll, MEDIA, probeRotation, seededBytes, type MediaName } from './support/media.js';
+import {
+  ffprobe,
+  media,
+  mediaAll,
+  MEDIA,
+  probeRotation,
+  seededBytes,
+  type MediaName,
+} from './support/media.js';
 
 interface Stream {
   index: number;

@@ -36,7 +36,9 @@ async function ffmpegBuffer(args: string[]): Promise<{ stdout: Buffer; stderr: s
 }
 
 export async function ffprobeJson(path: string, args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-of', 'json', ...args, path], { maxBuffer: MAX_BUFFER });
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-of', 'json', ...args, path], {
+    maxBuffer: MAX_BUFFER,
+  });
   return JSON.parse(stdout) as Record<string, unknown>;
 }
 
@@ -64,7 +66,8 @@ export async function decodeGray(path: string): Promise<Gray> {
     'rawvideo',
     'pipe:1',
   ]);
-  if (stdout.length !== width * height) throw new Error(`${path}: decoded ${stdout.length} bytes, not ${width}x${height}`);
+  if (stdout.length !== width * height)
+    throw new Error(`${path}: decoded ${stdout.length} bytes, not ${width}x${height}`);
   return { width, height, data: new Uint8Array(stdout) };
 }
 
@@ -73,7 +76,10 @@ export async function meanLuma(path: string, crop?: Crop): Promise<number> {
   return meanOf(await decodeGray(path), crop);
 }
 
-export function meanOf(gray: Gray, crop: Crop = { x: 0, y: 0, width: gray.width, height: gray.height }): number {
+export function meanOf(
+  gray: Gray,
+  crop: Crop = { x: 0, y: 0, width: gray.width, height: gray.height },
+): number {
   let sum = 0;
   for (let y = crop.y; y < crop.y + crop.height; y++) {
     const row = y * gray.width;
@@ -83,7 +89,10 @@ export function meanOf(gray: Gray, crop: Crop = { x: 0, y: 0, width: gray.width,
 }
 
 /** Box-averages a rectangle of a gray picture down to FP_W x FP_H cells. */
-export function fingerprint(gray: Gray, crop: Crop = { x: 0, y: 0, width: gray.width, height: gray.height }): Float64Array {
+export function fingerprint(
+  gray: Gray,
+  crop: Crop = { x: 0, y: 0, width: gray.width, height: gray.height },
+): Float64Array {
   const sums = new Float64Array(FP_W * FP_H);
   const counts = new Float64Array(FP_W * FP_H);
   for (let y = 0; y < crop.height; y++) {
@@ -120,7 +129,7 @@ function ranks(values: Float64Array): Float64Array {
   if (cached) return cached;
   const order = [...values.keys()].sort((i, j) => values[i]! - values[j]!);
   const result = new Float64Array(values.length);
-  for (let start = 0; start < order.length; ) {
+  for (let start = 0; start < order.length;) {
     let end = start;
     while (end + 1 < order.length && values[order[end + 1]!] === values[order[start]!]) end++;
     const rank = (start + end) / 2 / Math.max(1, values.length - 1);
@@ -169,11 +178,23 @@ export function tilesOf(
   const tiles: TileStat[] = [];
   for (let row = 0; row < rows; row++) {
     for (let col = 0; col < cols; col++) {
-      const rect = { x: margin + col * (tileW + padding), y: margin + row * (tileH + padding), width: tileW, height: tileH };
+      const rect = {
+        x: margin + col * (tileW + padding),
+        y: margin + row * (tileH + padding),
+        width: tileW,
+        height: tileH,
+      };
       if (rect.x + rect.width > gray.width || rect.y + rect.height > gray.height) {
         throw new Error(`tile ${col},${row} (${JSON.stringify(rect)}) outside ${gray.width}x${gray.height}`);
       }
-      tiles.push({ index: tiles.length, col, row, rect, meanLuma: meanOf(gray, rect), fingerprint: fingerprint(gray, rect) });
+      tiles.push({
+        index: tiles.length,
+        col,
+        row,
+        rect,
+        meanLuma: meanOf(gray, rect),
+        fingerprint: fingerprint(gray, rect),
+      });
     }
   }
   return tiles;
@@ -199,9 +220,11 @@ export async function saturation(path: string): Promise<number> {
     'pipe:1',
   ]);
   const plane = width * height;
-  if (stdout.length !== 3 * plane) throw new Error(`${path}: decoded ${stdout.length} bytes, not 3x${width}x${height}`);
+  if (stdout.length !== 3 * plane)
+    throw new Error(`${path}: decoded ${stdout.length} bytes, not 3x${width}x${height}`);
   let sum = 0;
-  for (let i = 0; i < plane; i++) sum += Math.abs(stdout[plane + i]! - 128) + Math.abs(stdout[2 * plane + i]! - 128);
+  for (let i = 0; i < plane; i++)
+    sum += Math.abs(stdout[plane + i]! - 128) + Math.abs(stdout[2 * plane + i]! - 128);
   return sum / plane;
 }
 
@@ -239,7 +262,8 @@ export async function frameAt(
     'pipe:1',
   ]);
   const rows = stdout.length / width;
-  if (!Number.isInteger(rows) || rows === 0) throw new Error(`${video} @${seconds}s: got ${stdout.length} bytes`);
+  if (!Number.isInteger(rows) || rows === 0)
+    throw new Error(`${video} @${seconds}s: got ${stdout.length} bytes`);
   return { width, height: rows, data: new Uint8Array(stdout) };
 }
 
@@ -290,16 +314,20 @@ export async function videoFingerprints(video: string): Promise<FrameFingerprint
     'rawvideo',
     'pipe:1',
   ]);
-  const times = [...stderr.matchAll(/Parsed_showinfo.*?\bn:\s*\d+\s+pts:\s*-?\d+\s+pts_time:\s*(-?[\d.e+-]+)/g)].map((m) =>
-    Number(m[1]),
-  );
+  const times = [
+    ...stderr.matchAll(/Parsed_showinfo.*?\bn:\s*\d+\s+pts:\s*-?\d+\s+pts_time:\s*(-?[\d.e+-]+)/g),
+  ].map((m) => Number(m[1]));
   const size = FP_W * 4 * FP_H * 4;
   if (times.length * size !== stdout.length) {
     throw new Error(`${video}: ${times.length} frame times for ${stdout.length / size} frames`);
   }
   return times.map((time, i) => ({
     time,
-    fingerprint: fingerprint({ width: FP_W * 4, height: FP_H * 4, data: stdout.subarray(i * size, (i + 1) * size) }),
+    fingerprint: fingerprint({
+      width: FP_W * 4,
+      height: FP_H * 4,
+      data: stdout.subarray(i * size, (i + 1) * size),
+    }),
   }));
 }
 

@@ -51,7 +51,13 @@ interface ClockSpec {
 }
 
 /** A filter graph ending in [v]: the clock described at the top of this file. */
-export function clockGraph({ width = 320, height = 180, rate = 25, duration, base = 'testsrc2' }: ClockSpec): string {
+export function clockGraph({
+  width = 320,
+  height = 180,
+  rate = 25,
+  duration,
+  base = 'testsrc2',
+}: ClockSpec): string {
   const size = `${width}x${height}`;
   const wide = Math.max(8, Math.round(width / 10 / 2) * 2);
   const thin = Math.max(4, Math.round(width / 40 / 2) * 2);
@@ -69,7 +75,10 @@ export function clockGraph({ width = 320, height = 180, rate = 25, duration, bas
 }
 
 const clock = (spec: ClockSpec) => ['-filter_complex', clockGraph(spec), '-map', '[v]'];
-const keyframesEvery = (frames: number) => ['-x264-params', `keyint=${frames}:min-keyint=${frames}:scenecut=0`];
+const keyframesEvery = (frames: number) => [
+  '-x264-params',
+  `keyint=${frames}:min-keyint=${frames}:scenecut=0`,
+];
 
 /** Converts SDR bt709 video into bt2020 with the given transfer (PQ or HLG), 10 bits. */
 const toHdr = (transfer: 'smpte2084' | 'arib-std-b67') =>
@@ -168,7 +177,10 @@ export const MEDIA = {
     what: 'variable frame rate: 10 fps for 4 s, then 30 fps for 4 s',
     make: (out) =>
       ffmpeg([
-        ...['-filter_complex', `${clockGraph({ duration: 8, rate: 30 })};[v]select='gte(t,4)+not(mod(n,3))'[s]`],
+        ...[
+          '-filter_complex',
+          `${clockGraph({ duration: 8, rate: 30 })};[v]select='gte(t,4)+not(mod(n,3))'[s]`,
+        ],
         ...['-map', '[s]', '-fps_mode', 'vfr'],
         ...X264,
         ...keyframesEvery(30),
@@ -191,11 +203,23 @@ export const MEDIA = {
     what: 'HDR10: HEVC 10-bit, bt2020 / smpte2084 (PQ) / bt2020nc, mastering display + CLL metadata, 4 s',
     make: (out) =>
       ffmpeg([
-        ...['-filter_complex', `${clockGraph({ width: 640, height: 360, duration: 4 })};[v]${toHdr('smpte2084')}[h]`],
+        ...[
+          '-filter_complex',
+          `${clockGraph({ width: 640, height: 360, duration: 4 })};[v]${toHdr('smpte2084')}[h]`,
+        ],
         ...['-map', '[h]'],
         ...X265_10,
         ...['-x265-params', `${HDR10_PARAMS}:keyint=25`],
-        ...['-color_primaries', 'bt2020', '-color_trc', 'smpte2084', '-colorspace', 'bt2020nc', '-color_range', 'tv'],
+        ...[
+          '-color_primaries',
+          'bt2020',
+          '-color_trc',
+          'smpte2084',
+          '-colorspace',
+          'bt2020nc',
+          '-color_range',
+          'tv',
+        ],
         out,
       ]),
   },
@@ -211,11 +235,26 @@ export const MEDIA = {
     what: 'HLG: HEVC 10-bit, bt2020 / arib-std-b67 / bt2020nc, 4 s',
     make: (out) =>
       ffmpeg([
-        ...['-filter_complex', `${clockGraph({ width: 640, height: 360, duration: 4 })};[v]${toHdr('arib-std-b67')}[h]`],
+        ...[
+          '-filter_complex',
+          `${clockGraph({ width: 640, height: 360, duration: 4 })};[v]${toHdr('arib-std-b67')}[h]`,
+        ],
         ...['-map', '[h]'],
         ...X265_10,
-        ...['-x265-params', 'log-level=error:keyint=25:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc'],
-        ...['-color_primaries', 'bt2020', '-color_trc', 'arib-std-b67', '-colorspace', 'bt2020nc', '-color_range', 'tv'],
+        ...[
+          '-x265-params',
+          'log-level=error:keyint=25:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc',
+        ],
+        ...[
+          '-color_primaries',
+          'bt2020',
+          '-color_trc',
+          'arib-std-b67',
+          '-colorspace',
+          'bt2020nc',
+          '-color_range',
+          'tv',
+        ],
         out,
       ]),
   },
@@ -308,7 +347,8 @@ export const MEDIA = {
   audioOnly: {
     ext: 'mp4',
     what: 'an MP4 with an AAC stream and no video stream',
-    make: (out) => ffmpeg(['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=3', ...AAC, out]),
+    make: (out) =>
+      ffmpeg(['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=3', ...AAC, out]),
   },
   randomBytes: {
     ext: 'mp4',
