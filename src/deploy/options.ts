@@ -22,13 +22,16 @@ export const IDENTITIES = ['secret', 'workload'] as const;
 
 /** A whole number given as a flag (a string) or by code (a number). */
 const int = (min: number, max: number) =>
-  z.union([z.number(), z.string().trim().regex(/^-?\d+$/, { message: 'must be a whole number' })]).pipe(
-    z.coerce
-      .number()
-      .int({ message: 'must be a whole number' })
-      .min(min, { message: `must be at least ${min}` })
-      .max(max, { message: `must be at most ${max}` }),
-  );
+  z
+    .union([z.number(), z.string()], { message: 'must be a whole number' })
+    .transform((v) => (typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : Number.NaN))
+    .pipe(
+      z
+        .number({ message: 'must be a whole number' })
+        .int({ message: 'must be a whole number' })
+        .min(min, { message: `must be at least ${min}` })
+        .max(max, { message: `must be at most ${max}` }),
+    );
 
 const schema = z
   .object({
@@ -36,9 +39,9 @@ const schema = z
       .string({ message: 'is required' })
       .max(50, { message: 'must be at most 50 characters (Jobs and labels derive names from it)' })
       .regex(DNS_LABEL, { message: 'must be lowercase letters, digits and hyphens (a DNS label)' }),
-    image: z
-      .string({ message: 'is required' })
-      .regex(IMAGE, { message: 'must be an image reference such as myacr.azurecr.io/video-thumbnailer:1.0.0' }),
+    image: z.string({ message: 'is required' }).regex(IMAGE, {
+      message: 'must be an image reference such as myacr.azurecr.io/video-thumbnailer:1.0.0',
+    }),
     namespace: z
       .string()
       .max(63, { message: 'must be at most 63 characters' })
@@ -56,10 +59,18 @@ const schema = z
     identity: z.enum(IDENTITIES, { message: 'must be secret or workload' }).default('secret'),
     storageAccount: z
       .string()
-      .regex(/^[a-z0-9]{3,24}$/, { message: 'must be a storage account name (3-24 lowercase letters or digits)' })
+      .regex(/^[a-z0-9]{3,24}$/, {
+        message: 'must be a storage account name (3-24 lowercase letters or digits)',
+      })
       .optional(),
-    clientId: z.string().regex(GUID, { message: 'must be a GUID (the managed identity client ID)' }).optional(),
-    tenantId: z.string().regex(GUID, { message: 'must be a GUID (the Microsoft Entra tenant ID)' }).optional(),
+    clientId: z
+      .string()
+      .regex(GUID, { message: 'must be a GUID (the managed identity client ID)' })
+      .optional(),
+    tenantId: z
+      .string()
+      .regex(GUID, { message: 'must be a GUID (the Microsoft Entra tenant ID)' })
+      .optional(),
     virtualNodes: z.boolean().default(false),
     queue: z
       .string()
@@ -76,9 +87,13 @@ const schema = z
   })
   .superRefine((o, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
-    if (o.minReplicas > o.maxReplicas) issue('minReplicas', `must not exceed --max-replicas (${o.maxReplicas})`);
+    if (o.minReplicas > o.maxReplicas)
+      issue('minReplicas', `must not exceed --max-replicas (${o.maxReplicas})`);
     if (o.scaledJob && o.host === 'functions') {
-      issue('scaledJob', 'runs `thumbnailer worker --once` per message; it cannot be combined with --host functions');
+      issue(
+        'scaledJob',
+        'runs `thumbnailer worker --once` per message; it cannot be combined with --host functions',
+      );
     }
     if (o.scaledJob && o.queueLength !== undefined && o.queueLength !== 1) {
       issue('queueLength', 'must be 1 with --scaled-job (each Job takes exactly one message)');

@@ -111,6 +111,31 @@ export function singleFrameArgs(
   );
 }
 
+/** One frame as JPEG or WebP bytes on stdout (on-demand frames). */
+export function frameToStdoutArgs(
+  selectionPath: string,
+  facts: InputFacts,
+  size: Size,
+  format: 'jpg' | 'webp',
+  limits: DecodeLimits,
+): string[] {
+  const encode: Arg[] =
+    format === 'jpg'
+      ? [
+          ['-vf', [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), 'format=yuvj420p'].join(',')],
+          ['-c:v', 'mjpeg'],
+          ['-q:v', '3'],
+          ['-f', 'image2pipe'],
+        ]
+      : [
+          ['-vf', [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), 'format=yuv420p'].join(',')],
+          ['-c:v', 'libwebp'],
+          ['-quality', '80'],
+          ['-f', 'webp'],
+        ];
+  return flatten(selectionInputArgs(selectionPath, limits), [['-frames:v', '1']], encode, [['pipe:1']]);
+}
+
 export function animatedArgs(
   selectionPath: string,
   facts: InputFacts,

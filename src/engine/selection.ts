@@ -19,7 +19,11 @@ import { ThumbnailerError } from '../errors.js';
  * short `select` expression (SELECT_MARKED_FRAMES), in the order the times were asked for.
  */
 
-export type SelectionMode = 'fast' | 'accurate';
+/**
+ * `fast`: nearest keyframe (see plan); `accurate`: the exact frame; `previous-keyframe`: the keyframe at
+ * or before the time, whatever the distance (one frame on demand, the cheapest answer).
+ */
+export type SelectionMode = 'fast' | 'accurate' | 'previous-keyframe';
 
 export interface SelectedFrame {
   /** The time that was asked for, seconds from the start of the video. */
@@ -101,7 +105,10 @@ export class FrameIndex {
       const key = await this.keyFor(absolute);
       let chosen: PacketRef | undefined;
       let keyframeOnly = false;
-      if (mode === 'fast') {
+      if (mode === 'previous-keyframe') {
+        chosen = key;
+        keyframeOnly = true;
+      } else if (mode === 'fast') {
         const next = await this.sink.getNextKeyPacket(key, { metadataOnly: true });
         const candidates = [key, next]
           .filter((p): p is EncodedPacket => p !== null && !usedKeys.has(p.sequenceNumber))

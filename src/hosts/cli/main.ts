@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { register as registerDeploy } from './commands/deploy.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerGenerate } from './commands/generate.js';
 import { flagName } from './options.js';
@@ -17,6 +18,7 @@ const program = new Command('thumbnailer')
 
 registerGenerate(program);
 registerDoctor(program);
+registerDeploy(program);
 
 function fail(code: string, message: string, exitCode = 1): never {
   process.stderr.write(`thumbnailer: ${code}: ${message}\n`);
