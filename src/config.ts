@@ -20,7 +20,10 @@ export interface EmulatorPorts {
 export const DEFAULT_EMULATOR_PORTS: EmulatorPorts = { blob: 10000, queue: 10001, table: 10002 };
 
 /** The full development connection string (what `UseDevelopmentStorage=true` stands for). */
-export function devConnectionString(ports: EmulatorPorts = DEFAULT_EMULATOR_PORTS, host = '127.0.0.1'): string {
+export function devConnectionString(
+  ports: EmulatorPorts = DEFAULT_EMULATOR_PORTS,
+  host = '127.0.0.1',
+): string {
   return [
     'DefaultEndpointsProtocol=http',
     `AccountName=${DEV_ACCOUNT_NAME}`,
@@ -92,13 +95,13 @@ export interface SettingsOverrides {
 }
 
 // Container names: 3-63 chars, lowercase letters, digits and single hyphens (Azure's rule).
-const containerName = z
-  .string()
-  .regex(/^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/, { message: 'must be 3-63 lowercase letters, digits or hyphens' });
+const containerName = z.string().regex(/^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/, {
+  message: 'must be 3-63 lowercase letters, digits or hyphens',
+});
 // Queue names follow the same rule; the poison queue adds 7 characters, so leave room for them.
-const queueName = z
-  .string()
-  .regex(/^(?=.{3,56}$)[a-z0-9]+(-[a-z0-9]+)*$/, { message: 'must be 3-56 lowercase letters, digits or hyphens' });
+const queueName = z.string().regex(/^(?=.{3,56}$)[a-z0-9]+(-[a-z0-9]+)*$/, {
+  message: 'must be 3-56 lowercase letters, digits or hyphens',
+});
 
 const intFromEnv = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -118,7 +121,9 @@ const schema = z.object({
   THUMBNAILER_HOST: z.string().min(1).default('127.0.0.1'),
   THUMBNAILER_API_TOKEN: z.string().min(1).optional(),
   THUMBNAIL_LAYOUT: z.enum(['default', 'seed']).optional(),
-  THUMBNAILER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  THUMBNAILER_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info'),
   THUMBNAILER_CONCURRENCY: intFromEnv(1, 64).default(2),
   THUMBNAILER_VISIBILITY_TIMEOUT: intFromEnv(2, 7 * 24 * 3600).default(60),
   THUMBNAILER_MAX_DELIVERIES: intFromEnv(1, 100).default(5),
@@ -138,12 +143,19 @@ export class SettingsError extends Error {
   }
 }
 
-function identityUri(explicit: string | undefined, account: string, service: 'blob' | 'queue' | 'table'): string {
+function identityUri(
+  explicit: string | undefined,
+  account: string,
+  service: 'blob' | 'queue' | 'table',
+): string {
   return (explicit ?? `https://${account}.${service}.core.windows.net`).replace(/\/+$/, '');
 }
 
 /** Reads the settings; flags win over the environment. Throws SettingsError naming the bad one. */
-export function loadSettings(overrides: SettingsOverrides = {}, env: NodeJS.ProcessEnv = process.env): Settings {
+export function loadSettings(
+  overrides: SettingsOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Settings {
   const input: Record<string, unknown> = {};
   for (const key of Object.keys(schema.shape)) {
     const value = env[key];
@@ -176,7 +188,11 @@ export function loadSettings(overrides: SettingsOverrides = {}, env: NodeJS.Proc
     if (!r.success) throw new SettingsError(`Invalid setting ${name}: ${r.error.issues[0]!.message}`);
     return r.data;
   };
-  const videoContainer = check('--video-container', containerName, overrides.videoContainer ?? e.VIDEOCONTAINER);
+  const videoContainer = check(
+    '--video-container',
+    containerName,
+    overrides.videoContainer ?? e.VIDEOCONTAINER,
+  );
   const thumbnailContainer = check(
     '--thumbnail-container',
     containerName,

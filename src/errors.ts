@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'E_STORAGE_UNAVAILABLE'
   | 'E_STORAGE_REFUSED'
   | 'E_VIDEO_BUSY'
+  | 'E_NOT_FOUND'
   | 'E_INTERNAL';
 
 interface ErrorSpec {
@@ -50,6 +51,7 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   E_STORAGE_UNAVAILABLE: { status: 503, permanent: false },
   E_STORAGE_REFUSED: { status: 502, permanent: true },
   E_VIDEO_BUSY: { status: 409, permanent: false },
+  E_NOT_FOUND: { status: 404, permanent: true },
   E_INTERNAL: { status: 500, permanent: false },
 };
 

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ThumbnailerError } from '../src/errors.js';
-import { decodeBody, parseMessage, validateBlobName, type MessageContext } from '../src/hosts/worker/messages.js';
+import {
+  decodeBody,
+  parseMessage,
+  validateBlobName,
+  type MessageContext,
+} from '../src/hosts/worker/messages.js';
 import { canonicalJson, decide, poisonBody, retryDelayMs } from '../src/hosts/worker/job.js';
 
 const AZURE: MessageContext = {
@@ -47,21 +52,31 @@ describe('queue message parser', () => {
       assert.equal(m.kind === 'job' && m.video, 'holiday/beach.mp4');
       assert.equal(m.form, 'name');
     }
-    assert.equal(parseMessage(b64('a.mp4'), AZURE).kind === 'job' && parseMessage(b64('a.mp4'), AZURE).base64, true);
+    assert.equal(
+      parseMessage(b64('a.mp4'), AZURE).kind === 'job' && parseMessage(b64('a.mp4'), AZURE).base64,
+      true,
+    );
     // Names with spaces and unicode are fine.
     const m = parseMessage('Été 2024/plage à Nice.mp4', AZURE);
     assert.equal(m.kind === 'job' && m.video, 'Été 2024/plage à Nice.mp4');
   });
 
   test('form 2: a blob URL of the configured account, percent-decoded, query ignored', () => {
-    const m = parseMessage('https://acct.blob.core.windows.net/videos/holiday/beach%20day.mp4?sv=1&sig=secret', AZURE);
+    const m = parseMessage(
+      'https://acct.blob.core.windows.net/videos/holiday/beach%20day.mp4?sv=1&sig=secret',
+      AZURE,
+    );
     assert.deepEqual(m.kind === 'job' && [m.form, m.video], ['url', 'holiday/beach day.mp4']);
     const e = parseMessage(b64('http://127.0.0.1:10000/devstoreaccount1/videos/a/b.mp4'), EMULATOR);
     assert.deepEqual(e.kind === 'job' && [e.form, e.video, e.base64], ['url', 'a/b.mp4', true]);
   });
 
   test('form 2: URLs elsewhere are refused with the reason', () => {
-    rejects('https://other.blob.core.windows.net/videos/a.mp4', 'E_URL_REFUSED', /not in the configured storage account/);
+    rejects(
+      'https://other.blob.core.windows.net/videos/a.mp4',
+      'E_URL_REFUSED',
+      /not in the configured storage account/,
+    );
     rejects('https://acct.blob.core.windows.net.evil.com/videos/a.mp4', 'E_URL_REFUSED');
     rejects('http://acct.blob.core.windows.net/videos/a.mp4', 'E_URL_REFUSED'); // scheme differs
     rejects('https://user:pw@acct.blob.core.windows.net/videos/a.mp4', 'E_URL_REFUSED', /credentials/);
@@ -75,8 +90,18 @@ describe('queue message parser', () => {
 
   test('form 3: a JSON job with id and options; video as name or URL', () => {
     const m = parseMessage(JSON.stringify({ id: 'job-1', video: 'a.mp4', options: { rows: 2 } }), AZURE);
-    assert.deepEqual(m, { kind: 'job', form: 'json', video: 'a.mp4', id: 'job-1', options: { rows: 2 }, base64: false });
-    const u = parseMessage(b64(JSON.stringify({ video: 'https://acct.blob.core.windows.net/videos/x/y.mov' })), AZURE);
+    assert.deepEqual(m, {
+      kind: 'job',
+      form: 'json',
+      video: 'a.mp4',
+      id: 'job-1',
+      options: { rows: 2 },
+      base64: false,
+    });
+    const u = parseMessage(
+      b64(JSON.stringify({ video: 'https://acct.blob.core.windows.net/videos/x/y.mov' })),
+      AZURE,
+    );
     assert.deepEqual(u.kind === 'job' && [u.video, u.id, u.base64], ['x/y.mov', undefined, true]);
     rejects('{"video": 3}', 'E_MESSAGE_INVALID', /needs "video"/);
     rejects('{"video": "a.mp4", "id": "../x"}', 'E_MESSAGE_INVALID', /"id"/);
@@ -115,10 +140,16 @@ describe('queue message parser', () => {
     const noUrl = { ...blobCreated(url), data: {} };
     assert.equal(parseMessage(JSON.stringify(noUrl), AZURE).kind, 'job');
 
-    const own = parseMessage(JSON.stringify(blobCreated('https://acct.blob.core.windows.net/thumbnails/x.mp4/strip.jpg')), AZURE);
+    const own = parseMessage(
+      JSON.stringify(blobCreated('https://acct.blob.core.windows.net/thumbnails/x.mp4/strip.jpg')),
+      AZURE,
+    );
     assert.equal(own.kind, 'ignore');
     assert.match(own.kind === 'ignore' ? own.reason : '', /thumbnails/);
-    const deleted = parseMessage(JSON.stringify({ ...blobCreated(url), eventType: 'Microsoft.Storage.BlobDeleted' }), AZURE);
+    const deleted = parseMessage(
+      JSON.stringify({ ...blobCreated(url), eventType: 'Microsoft.Storage.BlobDeleted' }),
+      AZURE,
+    );
     assert.equal(deleted.kind, 'ignore');
     rejects(JSON.stringify(blobCreated('https://other.blob.core.windows.net/videos/a.mp4')), 'E_URL_REFUSED');
     rejects(JSON.stringify(blobCreated(url, 'otheraccount')), 'E_URL_REFUSED', /otheraccount/);
@@ -126,10 +157,32 @@ describe('queue message parser', () => {
   });
 
   test('blob names that could escape the output folder are refused', () => {
-    for (const bad of ['../x.mp4', 'a/../../b.mp4', 'a/./b.mp4', '/abs.mp4', 'a//b.mp4', 'dir/', 'a\\..\\b.mp4', 'a\u0000b', 'new\nline.mp4', 'a/b./c.mp4', ' lead.mp4', 'x'.repeat(961)]) {
-      assert.throws(() => validateBlobName(bad), (e: unknown) => ThumbnailerError.is(e) && e.code === 'E_MESSAGE_INVALID', JSON.stringify(bad));
+    for (const bad of [
+      '../x.mp4',
+      'a/../../b.mp4',
+      'a/./b.mp4',
+      '/abs.mp4',
+      'a//b.mp4',
+      'dir/',
+      'a\\..\\b.mp4',
+      'a\u0000b',
+      'new\nline.mp4',
+      'a/b./c.mp4',
+      ' lead.mp4',
+      'x'.repeat(961),
+    ]) {
+      assert.throws(
+        () => validateBlobName(bad),
+        (e: unknown) => ThumbnailerError.is(e) && e.code === 'E_MESSAGE_INVALID',
+        JSON.stringify(bad),
+      );
     }
-    for (const body of ['../../etc/passwd', b64('../../etc/passwd'), '{"video":"../x.mp4"}', 'https://acct.blob.core.windows.net/videos/a/%2E%2E/%2E%2E/b.mp4']) {
+    for (const body of [
+      '../../etc/passwd',
+      b64('../../etc/passwd'),
+      '{"video":"../x.mp4"}',
+      'https://acct.blob.core.windows.net/videos/a/%2E%2E/%2E%2E/b.mp4',
+    ]) {
       rejects(body, 'E_MESSAGE_INVALID');
     }
     assert.equal(validateBlobName('a/b c/d.e.mp4'), 'a/b c/d.e.mp4');
@@ -157,19 +210,38 @@ describe('retry and poison decisions', () => {
 
   test('backoff doubles per delivery, with jitter, capped', () => {
     const mid = () => 0.5;
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => retryDelayMs(n, 1000, 10_000, mid)), [1000, 2000, 4000, 8000, 10_000, 10_000]);
-    assert.equal(retryDelayMs(1, 1000, 10_000, () => 0), 800);
-    assert.equal(retryDelayMs(1, 1000, 10_000, () => 1), 1200);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map((n) => retryDelayMs(n, 1000, 10_000, mid)),
+      [1000, 2000, 4000, 8000, 10_000, 10_000],
+    );
+    assert.equal(
+      retryDelayMs(1, 1000, 10_000, () => 0),
+      800,
+    );
+    assert.equal(
+      retryDelayMs(1, 1000, 10_000, () => 1),
+      1200,
+    );
   });
 
   test('the poison body keeps the original message and the last error', () => {
     const body = JSON.parse(
-      poisonBody({ id: 'm', text: 'orig', dequeueCount: 5 }, { code: 'E_FFMPEG_FAILED', message: 'boom' }, { jobId: 'j', video: 'v.mp4' }),
+      poisonBody(
+        { id: 'm', text: 'orig', dequeueCount: 5 },
+        { code: 'E_FFMPEG_FAILED', message: 'boom' },
+        { jobId: 'j', video: 'v.mp4' },
+      ),
     );
-    assert.deepEqual([body.message, body.error, body.dequeueCount, body.jobId], ['orig', { code: 'E_FFMPEG_FAILED', message: 'boom' }, 5, 'j']);
+    assert.deepEqual(
+      [body.message, body.error, body.dequeueCount, body.jobId],
+      ['orig', { code: 'E_FFMPEG_FAILED', message: 'boom' }, 5, 'j'],
+    );
   });
 
   test('options compare regardless of key order', () => {
-    assert.equal(canonicalJson({ b: 1, a: [1, { d: 2, c: 3 }] }), canonicalJson({ a: [1, { c: 3, d: 2 }], b: 1 }));
+    assert.equal(
+      canonicalJson({ b: 1, a: [1, { d: 2, c: 3 }] }),
+      canonicalJson({ a: [1, { c: 3, d: 2 }], b: 1 }),
+    );
   });
 });

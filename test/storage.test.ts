@@ -42,7 +42,9 @@ describe('storage adapters on Azurite', () => {
     const bytes = await readFile(path);
     await storage.blobs.uploadFile('videos', 'ranged/a.mp4', path);
     let reported = 0;
-    const source = await storage.blobs.openVideo('videos', 'ranged/a.mp4', { onBytesRead: (n) => (reported += n) });
+    const source = await storage.blobs.openVideo('videos', 'ranged/a.mp4', {
+      onBytesRead: (n) => (reported += n),
+    });
     assert.equal(source.size, bytes.length);
     assert.ok(source.etag);
     const head = await source.read(0, 4096);
@@ -55,13 +57,20 @@ describe('storage adapters on Azurite', () => {
 
     // The source is pinned to its ETag: a replaced blob fails the read (transient: redelivery rereads).
     await storage.blobs.uploadFile('videos', 'ranged/a.mp4', join(FIXTURES, 'bbb-b.mp4'));
-    await assert.rejects(source.read(0, 10), (e: unknown) => ThumbnailerError.is(e) && e.code === 'E_STORAGE_UNAVAILABLE');
+    await assert.rejects(
+      source.read(0, 10),
+      (e: unknown) => ThumbnailerError.is(e) && e.code === 'E_STORAGE_UNAVAILABLE',
+    );
   });
 
   test('a missing blob is E_BLOB_NOT_FOUND (permanent); readText of a missing blob is undefined', async () => {
     await assert.rejects(
       storage.blobs.openVideo('videos', 'nope.mp4'),
-      (e: unknown) => ThumbnailerError.is(e) && e.code === 'E_BLOB_NOT_FOUND' && e.permanent && /videos\/nope\.mp4/.test(e.message),
+      (e: unknown) =>
+        ThumbnailerError.is(e) &&
+        e.code === 'E_BLOB_NOT_FOUND' &&
+        e.permanent &&
+        /videos\/nope\.mp4/.test(e.message),
     );
     assert.equal(await storage.blobs.readText('thumbnails', 'nope/manifest.json'), undefined);
     await storage.blobs.delete('thumbnails', 'nope/manifest.json'); // already gone is fine
@@ -77,7 +86,11 @@ describe('storage adapters on Azurite', () => {
     const get = await fetch(url);
     assert.equal(get.status, 200);
     assert.equal(await get.text(), 'hello');
-    const put = await fetch(url, { method: 'PUT', body: 'overwrite', headers: { 'x-ms-blob-type': 'BlockBlob' } });
+    const put = await fetch(url, {
+      method: 'PUT',
+      body: 'overwrite',
+      headers: { 'x-ms-blob-type': 'BlockBlob' },
+    });
     assert.equal(put.status, 403);
     const del = await fetch(url, { method: 'DELETE' });
     assert.equal(del.status, 403);
@@ -102,11 +115,25 @@ describe('storage adapters on Azurite', () => {
   });
 
   test('job table: records merge; claims exclude other owners until they expire', async () => {
-    await storage.jobs.update('j1', { video: 'a.mp4', status: 'queued', progress: 0, attempts: 0, createdAt: 'now' });
+    await storage.jobs.update('j1', {
+      video: 'a.mp4',
+      status: 'queued',
+      progress: 0,
+      attempts: 0,
+      createdAt: 'now',
+    });
     await storage.jobs.update('j1', { status: 'running', progress: 0.5, attempts: 1 });
-    await storage.jobs.update('j1', { status: 'done', progress: 1, outputs: { 'strip.jpg': 'http://x/strip.jpg' }, error: undefined });
+    await storage.jobs.update('j1', {
+      status: 'done',
+      progress: 1,
+      outputs: { 'strip.jpg': 'http://x/strip.jpg' },
+      error: undefined,
+    });
     const j = await storage.jobs.get('j1');
-    assert.deepEqual([j?.video, j?.status, j?.progress, j?.attempts, j?.createdAt], ['a.mp4', 'done', 1, 1, 'now']);
+    assert.deepEqual(
+      [j?.video, j?.status, j?.progress, j?.attempts, j?.createdAt],
+      ['a.mp4', 'done', 1, 1, 'now'],
+    );
     assert.deepEqual(j?.outputs, { 'strip.jpg': 'http://x/strip.jpg' });
     assert.equal(j?.error, undefined);
     assert.ok((await storage.jobs.list()).some((r) => r.id === 'j1'));
@@ -131,7 +158,9 @@ describe('storage adapters on Azurite', () => {
   test('unreachable storage is a transient E_STORAGE_UNAVAILABLE, quickly', async () => {
     const { freePort } = await import('../src/adapters/emulator.js');
     const port = await freePort();
-    const down = await createStorage(testSettings(devConnectionString({ blob: port, queue: port, table: port })));
+    const down = await createStorage(
+      testSettings(devConnectionString({ blob: port, queue: port, table: port })),
+    );
     const t0 = Date.now();
     await assert.rejects(down.queue.depth(), (e: unknown) => {
       assert.ok(ThumbnailerError.is(e));
@@ -146,9 +175,11 @@ describe('storage adapters on Azurite', () => {
 
 describe('storage failure classification', () => {
   test('statuses and network errors map to a verdict', () => {
-    const rest = (statusCode?: number, code?: string) => Object.assign(new Error('x'), { name: 'RestError', statusCode, code });
+    const rest = (statusCode?: number, code?: string) =>
+      Object.assign(new Error('x'), { name: 'RestError', statusCode, code });
     assert.equal(classifyStorageError(rest(404, 'BlobNotFound')), 'not-found');
-    for (const s of [408, 429, 500, 503, 401, 403, 409, 412]) assert.equal(classifyStorageError(rest(s)), 'transient', String(s));
+    for (const s of [408, 429, 500, 503, 401, 403, 409, 412])
+      assert.equal(classifyStorageError(rest(s)), 'transient', String(s));
     for (const s of [400, 413, 416]) assert.equal(classifyStorageError(rest(s)), 'permanent', String(s));
     assert.equal(classifyStorageError(rest(undefined, 'ECONNREFUSED')), 'transient');
     assert.equal(classifyStorageError(Object.assign(new Error('x'), { code: 'ETIMEDOUT' })), 'transient');
@@ -158,10 +189,15 @@ describe('storage failure classification', () => {
 
   test('messages never carry signatures or keys', () => {
     const e = storageError(
-      Object.assign(new Error('GET https://a.blob.core.windows.net/v/x?sv=2020&sig=SECRETSIG failed; AccountKey=SECRETKEY'), {
-        name: 'RestError',
-        statusCode: 500,
-      }),
+      Object.assign(
+        new Error(
+          'GET https://a.blob.core.windows.net/v/x?sv=2020&sig=SECRETSIG failed; AccountKey=SECRETKEY',
+        ),
+        {
+          name: 'RestError',
+          statusCode: 500,
+        },
+      ),
       'reading',
     );
     assert.doesNotMatch(e.message, /SECRETSIG|SECRETKEY/);
@@ -172,11 +208,33 @@ describe('settings and logs', () => {
   test('defaults, flags over environment, identity-based connection', () => {
     const d = loadSettings({}, {});
     assert.deepEqual(
-      [d.storage, d.videoContainer, d.thumbnailContainer, d.queueName, d.poisonQueueName, d.jobsTable, d.port, d.host],
-      [undefined, 'videos', 'thumbnails', 'thumbnail-requests', 'thumbnail-requests-poison', 'thumbnailjobs', 7071, '127.0.0.1'],
+      [
+        d.storage,
+        d.videoContainer,
+        d.thumbnailContainer,
+        d.queueName,
+        d.poisonQueueName,
+        d.jobsTable,
+        d.port,
+        d.host,
+      ],
+      [
+        undefined,
+        'videos',
+        'thumbnails',
+        'thumbnail-requests',
+        'thumbnail-requests-poison',
+        'thumbnailjobs',
+        7071,
+        '127.0.0.1',
+      ],
     );
     assert.equal(d.worker.maxDeliveries, 5);
-    const env = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', THUMBNAIL_QUEUE: 'q-env', THUMBNAILER_CONCURRENCY: '3' };
+    const env = {
+      AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+      THUMBNAIL_QUEUE: 'q-env',
+      THUMBNAILER_CONCURRENCY: '3',
+    };
     const f = loadSettings({ queueName: 'q-flag' }, env);
     assert.deepEqual([f.storage?.kind, f.queueName, f.worker.concurrency], ['connectionString', 'q-flag', 3]);
     const id = loadSettings({}, { AzureWebJobsStorage__accountName: 'myacct' });
@@ -187,7 +245,10 @@ describe('settings and logs', () => {
       queueServiceUri: 'https://myacct.queue.core.windows.net',
       tableServiceUri: 'https://myacct.table.core.windows.net',
     });
-    assert.throws(() => loadSettings({}, { VIDEOCONTAINER: 'Bad_Name' }), (e: unknown) => e instanceof SettingsError && /VIDEOCONTAINER/.test(e.message));
+    assert.throws(
+      () => loadSettings({}, { VIDEOCONTAINER: 'Bad_Name' }),
+      (e: unknown) => e instanceof SettingsError && /VIDEOCONTAINER/.test(e.message),
+    );
     assert.throws(() => loadSettings({}, { THUMBNAILER_PORT: 'abc' }), /THUMBNAILER_PORT/);
     assert.throws(() => loadSettings({}, { THUMBNAILCONTAINER: 'videos' }), /must differ/);
   });
@@ -208,7 +269,10 @@ describe('settings and logs', () => {
     });
     const logger = createLogger({ destination });
     const cs = devConnectionString();
-    logger.info({ connectionString: cs, url: 'https://a.blob.core.windows.net/v/x.mp4?sv=1&sig=SIGSECRET' }, `using ${cs}`);
+    logger.info(
+      { connectionString: cs, url: 'https://a.blob.core.windows.net/v/x.mp4?sv=1&sig=SIGSECRET' },
+      `using ${cs}`,
+    );
     logger.error({ err: new Error(`failed for https://a/b?sig=SIGSECRET2 with ${cs}`) }, 'boom');
     assert.doesNotMatch(out, /SIGSECRET|Eby8vdM02xNO/);
     assert.match(out, /x\.mp4\?sv=REDACTED&sig=REDACTED/);

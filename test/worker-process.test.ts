@@ -43,7 +43,11 @@ interface Setup {
 
 async function setup(): Promise<Setup> {
   const n = ++counter;
-  const names = { videoContainer: `pvideos${n}`, thumbnailContainer: `pthumbs${n}`, queueName: `prequests${n}` };
+  const names = {
+    videoContainer: `pvideos${n}`,
+    thumbnailContainer: `pthumbs${n}`,
+    queueName: `prequests${n}`,
+  };
   const storage = await createStorage(testSettings(azurite.connectionString, names));
   await storage.ensure();
   const env: NodeJS.ProcessEnv = {
@@ -113,7 +117,10 @@ describe('worker processes', () => {
   test('a worker killed with SIGKILL mid-job has its job completed by another worker, with identical outputs', async () => {
     const { storage, env, tempDir } = await setup();
     await queueJob(storage, 'crash-job');
-    const first = startWorker(env, { THUMBNAILER_VISIBILITY_TIMEOUT: '3', THUMBNAILER_TEMP_DIR: await tempDir('a') });
+    const first = startWorker(env, {
+      THUMBNAILER_VISIBILITY_TIMEOUT: '3',
+      THUMBNAILER_TEMP_DIR: await tempDir('a'),
+    });
     await waitRunning(storage, 'crash-job', 0.05);
     first.child.kill('SIGKILL');
     await first.exit;
@@ -121,7 +128,10 @@ describe('worker processes', () => {
 
     const killedAt = Date.now();
     const secondTemp = await tempDir('b');
-    const second = startWorker(env, { THUMBNAILER_VISIBILITY_TIMEOUT: '3', THUMBNAILER_TEMP_DIR: secondTemp });
+    const second = startWorker(env, {
+      THUMBNAILER_VISIBILITY_TIMEOUT: '3',
+      THUMBNAILER_TEMP_DIR: secondTemp,
+    });
     const reference = join(root, 'reference');
     const [manifest] = await Promise.all([
       waitFor('outputs from the second worker', () => manifestOf(storage), 120_000, 200),

@@ -79,7 +79,9 @@ async function harness(
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
 async function uploadFixture(storage: Storage, name: string, fixture = 'bbb-a.mp4'): Promise<string> {
-  await storage.blobs.uploadFile(storage.videoContainer, name, join(FIXTURES, fixture), { contentType: 'video/mp4' });
+  await storage.blobs.uploadFile(storage.videoContainer, name, join(FIXTURES, fixture), {
+    contentType: 'video/mp4',
+  });
   return storage.blobs.url(storage.videoContainer, name);
 }
 
@@ -88,7 +90,9 @@ async function manifestOf(storage: Storage, video: string): Promise<Manifest | u
   return text ? (JSON.parse(text) as Manifest) : undefined;
 }
 
-async function poisonMessages(storage: Storage): Promise<Array<{ error: { code: string; message: string }; message: string }>> {
+async function poisonMessages(
+  storage: Storage,
+): Promise<Array<{ error: { code: string; message: string }; message: string }>> {
   const bodies = await storage.poison.peek(32);
   return bodies.map((b) => JSON.parse(Buffer.from(b, 'base64').toString('utf8')));
 }
@@ -118,7 +122,8 @@ describe('worker against Azurite and ffmpeg', () => {
         specversion: '1.0',
         id: 'ce-1',
         type: 'Microsoft.Storage.BlobCreated',
-        source: '/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/devstoreaccount1',
+        source:
+          '/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/devstoreaccount1',
         subject: '/blobServices/default/containers/x/blobs/y',
         time: new Date().toISOString(),
         data: { api: 'PutBlockList', url },
@@ -128,7 +133,13 @@ describe('worker against Azurite and ffmpeg', () => {
       await send(b64('forms/name-b64.mp4'));
       await send(urls['forms/url.mp4']!);
       await send(b64(urls['forms/url b64.mp4']!));
-      await send(JSON.stringify({ id: 'job-json', video: 'forms/json.mp4', options: { outputs: ['strip'], rows: 2, cols: 3 } }));
+      await send(
+        JSON.stringify({
+          id: 'job-json',
+          video: 'forms/json.mp4',
+          options: { outputs: ['strip'], rows: 2, cols: 3 },
+        }),
+      );
       await send(b64(JSON.stringify({ video: urls['forms/json-b64.mp4'], options: { layout: 'seed' } })));
       await send(b64(JSON.stringify(eventGrid(urls['forms/eventgrid.mp4']!))));
       await send(JSON.stringify(cloudEvent(urls['forms/cloudevent.mp4']!)));
@@ -137,10 +148,14 @@ describe('worker against Azurite and ffmpeg', () => {
       await send(JSON.stringify(eventGrid(ownOutput)));
 
       const all = [...names, ...more];
-      await waitFor('all manifests', async () => {
-        const found = await Promise.all(all.map((v) => manifestOf(storage, v)));
-        return found.every(Boolean) && found;
-      }, 120_000);
+      await waitFor(
+        'all manifests',
+        async () => {
+          const found = await Promise.all(all.map((v) => manifestOf(storage, v)));
+          return found.every(Boolean) && found;
+        },
+        120_000,
+      );
 
       for (const video of all) {
         const manifest = (await manifestOf(storage, video))!;
@@ -151,7 +166,13 @@ describe('worker against Azurite and ffmpeg', () => {
           assert.deepEqual(files, ['strip.jpg']);
           assert.equal(manifest.options.rows, 2);
         } else {
-          for (const f of ['strip.jpg', 'poster.jpg', 'storyboard.jpg', 'storyboard.vtt', 'storyboard.json']) {
+          for (const f of [
+            'strip.jpg',
+            'poster.jpg',
+            'storyboard.jpg',
+            'storyboard.vtt',
+            'storyboard.json',
+          ]) {
             assert.ok(files.includes(f), `${video} has ${f}`);
           }
         }
@@ -160,11 +181,17 @@ describe('worker against Azurite and ffmpeg', () => {
           assert.equal(props.size, o.bytes, `${video}/${o.file} uploaded whole`);
           assert.equal(props.contentType, o.contentType);
         }
-        const strip = await storage.blobs.container(storage.thumbnailContainer).getBlobClient(`${video}/strip.jpg`).downloadToBuffer();
+        const strip = await storage.blobs
+          .container(storage.thumbnailContainer)
+          .getBlobClient(`${video}/strip.jpg`)
+          .downloadToBuffer();
         assert.deepEqual(strip.subarray(0, 3), JPEG);
       }
       // layout: seed also writes <video>_keyframes.jpg at the container root.
-      const seed = await storage.blobs.getProperties(storage.thumbnailContainer, 'forms/json-b64.mp4_keyframes.jpg');
+      const seed = await storage.blobs.getProperties(
+        storage.thumbnailContainer,
+        'forms/json-b64.mp4_keyframes.jpg',
+      );
       assert.ok(seed.size > 0);
       const job = await storage.jobs.get('job-json');
       assert.equal(job?.status, 'done');
@@ -192,15 +219,29 @@ describe('worker against Azurite and ffmpeg', () => {
       await storage.queue.send('good.mp4');
 
       await waitFor('good outputs', () => manifestOf(storage, 'good.mp4'), 60_000);
-      const poisoned = await waitFor('five poison messages', async () => {
-        const p = await poisonMessages(storage);
-        return p.length === 5 && p;
-      }, 30_000);
+      const poisoned = await waitFor(
+        'five poison messages',
+        async () => {
+          const p = await poisonMessages(storage);
+          return p.length === 5 && p;
+        },
+        30_000,
+      );
       const byCode = poisoned.map((p) => p.error.code).sort();
-      assert.deepEqual(byCode, ['E_BLOB_NOT_FOUND', 'E_MESSAGE_INVALID', 'E_MESSAGE_INVALID', 'E_OPTION_INVALID', 'E_URL_REFUSED']);
+      assert.deepEqual(byCode, [
+        'E_BLOB_NOT_FOUND',
+        'E_MESSAGE_INVALID',
+        'E_MESSAGE_INVALID',
+        'E_OPTION_INVALID',
+        'E_URL_REFUSED',
+      ]);
       const foreign = poisoned.find((p) => p.error.code === 'E_URL_REFUSED')!;
       assert.match(foreign.error.message, /not in the configured storage account/);
-      assert.equal(foreign.message, 'https://evil.blob.core.windows.net/videos/good.mp4', 'poison keeps the original');
+      assert.equal(
+        foreign.message,
+        'https://evil.blob.core.windows.net/videos/good.mp4',
+        'poison keeps the original',
+      );
       const options = poisoned.find((p) => p.error.code === 'E_OPTION_INVALID')!;
       assert.match(options.error.message, /rows/);
       const missing = poisoned.find((p) => p.error.code === 'E_BLOB_NOT_FOUND')!;
@@ -208,7 +249,7 @@ describe('worker against Azurite and ffmpeg', () => {
       // Permanent failures are not retried: each went to the poison queue on its first delivery.
       for (const p of poisoned) assert.equal((p as unknown as { dequeueCount: number }).dequeueCount, 1);
       assert.equal(h.generateCalls.length, 1);
-      assert.equal(await storage.queue.depth(), 0);
+      await waitFor('queue drained', async () => (await storage.queue.depth()) === 0, 10_000);
     } finally {
       await h.close();
     }
@@ -220,7 +261,9 @@ describe('worker against Azurite and ffmpeg', () => {
       const { storage } = h;
       await uploadFixture(storage, 'dup.mp4');
       const completed: string[] = [];
-      h.worker.on('completed', (e) => completed.push(e.outcome.kind === 'skipped' ? `skipped:${e.outcome.reason}` : e.outcome.kind));
+      h.worker.on('completed', (e) =>
+        completed.push(e.outcome.kind === 'skipped' ? `skipped:${e.outcome.reason}` : e.outcome.kind),
+      );
       // Two copies delivered together: one encodes, the other sees the claim (or the manifest).
       await storage.queue.send('dup.mp4');
       await storage.queue.send('dup.mp4');
@@ -240,7 +283,9 @@ describe('worker against Azurite and ffmpeg', () => {
       await storage.queue.send(JSON.stringify({ video: 'dup.mp4', options: { outputs: ['poster'] } }));
       await waitFor('fourth completion', () => completed.length === 4, 60_000);
       assert.equal(h.generateCalls.length, 2);
-      const names = (await storage.blobs.list(storage.thumbnailContainer, 'dup.mp4/')).map((b) => b.name).sort();
+      const names = (await storage.blobs.list(storage.thumbnailContainer, 'dup.mp4/'))
+        .map((b) => b.name)
+        .sort();
       assert.deepEqual(names, ['dup.mp4/manifest.json', 'dup.mp4/poster.jpg']);
 
       // A new version of the video (new ETag) is encoded again.
@@ -268,10 +313,14 @@ describe('worker against Azurite and ffmpeg', () => {
       const failures: number[] = [];
       h.worker.on('failed', (e) => failures.push(e.attempt));
       await storage.queue.send(JSON.stringify({ id: 'flaky-job', video: 'flaky.mp4' }));
-      const poisoned = await waitFor('poison', async () => {
-        const p = await poisonMessages(storage);
-        return p.length === 1 && p[0]!;
-      }, 60_000);
+      const poisoned = await waitFor(
+        'poison',
+        async () => {
+          const p = await poisonMessages(storage);
+          return p.length === 1 && p[0]!;
+        },
+        60_000,
+      );
       assert.equal(calls, 5);
       assert.deepEqual(failures, [1, 2, 3, 4]);
       assert.equal(poisoned.error.code, 'E_FFMPEG_FAILED');
@@ -280,7 +329,7 @@ describe('worker against Azurite and ffmpeg', () => {
       assert.equal(job?.status, 'failed');
       assert.equal(job?.attempts, 5);
       assert.equal(job?.error?.code, 'E_FFMPEG_FAILED');
-      assert.equal(await storage.queue.depth(), 0);
+      await waitFor('queue drained', async () => (await storage.queue.depth()) === 0, 10_000);
     } finally {
       await h.close();
     }
@@ -298,7 +347,9 @@ describe('worker against Azurite and ffmpeg', () => {
     try {
       const { storage } = h;
       await uploadFixture(storage, 'blip.mp4');
-      await storage.queue.send(JSON.stringify({ id: 'blip-job', video: 'blip.mp4', options: { outputs: ['strip'] } }));
+      await storage.queue.send(
+        JSON.stringify({ id: 'blip-job', video: 'blip.mp4', options: { outputs: ['strip'] } }),
+      );
       await waitFor('done', async () => (await storage.jobs.get('blip-job'))?.status === 'done', 60_000);
       const job = await storage.jobs.get('blip-job');
       assert.equal(job?.attempts, 2);
@@ -313,13 +364,24 @@ describe('worker against Azurite and ffmpeg', () => {
     const h = await harness({ concurrency: 1 });
     try {
       const { storage } = h;
-      await storage.blobs.uploadText(storage.videoContainer, 'notes.mp4', 'just some text, not a video\n'.repeat(50));
+      await storage.blobs.uploadText(
+        storage.videoContainer,
+        'notes.mp4',
+        'just some text, not a video\n'.repeat(50),
+      );
       await storage.queue.send(JSON.stringify({ id: 'text-job', video: 'notes.mp4' }));
-      const p = await waitFor('poison', async () => {
-        const list = await poisonMessages(storage);
-        return list.length === 1 && list[0]!;
-      }, 30_000);
-      assert.ok(['E_NOT_A_VIDEO', 'E_CORRUPT_VIDEO', 'E_FORMAT_REFUSED'].includes(p.error.code), p.error.code);
+      const p = await waitFor(
+        'poison',
+        async () => {
+          const list = await poisonMessages(storage);
+          return list.length === 1 && list[0]!;
+        },
+        30_000,
+      );
+      assert.ok(
+        ['E_NOT_A_VIDEO', 'E_CORRUPT_VIDEO', 'E_FORMAT_REFUSED'].includes(p.error.code),
+        p.error.code,
+      );
       assert.equal((p as unknown as { dequeueCount: number }).dequeueCount, 1);
       assert.equal((await storage.jobs.get('text-job'))?.status, 'failed');
       assert.deepEqual(await readdir(h.tempDir), [], 'no temporary files left');
@@ -375,7 +437,11 @@ describe('worker against Azurite and ffmpeg', () => {
       const { storage } = h;
       await uploadFixture(storage, 'long.mp4');
       await storage.queue.send(JSON.stringify({ id: 'long-job', video: 'long.mp4' }));
-      await waitFor('running', async () => (await storage.jobs.get('long-job'))?.status === 'running', 20_000);
+      await waitFor(
+        'running',
+        async () => (await storage.jobs.get('long-job'))?.status === 'running',
+        20_000,
+      );
       const released: string[] = [];
       h.worker.on('released', (e) => released.push(e.messageId));
       const t0 = Date.now();
@@ -426,11 +492,15 @@ describe('storage outage', () => {
     try {
       await waitFor('storage reported down', () => states[0] === true, 30_000);
       assert.ok(errors.length >= 1);
-      assert.ok(ThumbnailerError.is(errors[0]) && (errors[0] as ThumbnailerError).code === 'E_STORAGE_UNAVAILABLE');
+      assert.ok(
+        ThumbnailerError.is(errors[0]) && (errors[0] as ThumbnailerError).code === 'E_STORAGE_UNAVAILABLE',
+      );
       emulator = await startEmulator({ ports, inMemory: true });
       await storage.ensure();
       await uploadFixture(storage, 'after-outage.mp4');
-      await storage.queue.send(JSON.stringify({ video: 'after-outage.mp4', options: { outputs: ['poster'] } }));
+      await storage.queue.send(
+        JSON.stringify({ video: 'after-outage.mp4', options: { outputs: ['poster'] } }),
+      );
       await waitFor('outputs after the outage', () => manifestOf(storage, 'after-outage.mp4'), 60_000);
       assert.deepEqual(states.slice(0, 2), [true, false]);
     } finally {

@@ -93,7 +93,9 @@ export class BlobStore {
 
   async getProperties(container: string, name: string, options: SignalOptions = {}): Promise<BlobProperties> {
     try {
-      const p = await this.container(container).getBlobClient(name).getProperties({ abortSignal: options.signal });
+      const p = await this.container(container)
+        .getBlobClient(name)
+        .getProperties({ abortSignal: options.signal });
       return {
         name,
         size: p.contentLength ?? 0,
@@ -104,7 +106,9 @@ export class BlobStore {
     } catch (error) {
       const e = storageError(error, `reading the properties of ${container}/${name}`);
       if (e.code === 'E_BLOB_NOT_FOUND') {
-        throw new ThumbnailerError('E_BLOB_NOT_FOUND', `Blob ${container}/${name} does not exist`, { cause: error });
+        throw new ThumbnailerError('E_BLOB_NOT_FOUND', `Blob ${container}/${name} does not exist`, {
+          cause: error,
+        });
       }
       throw e;
     }
@@ -114,7 +118,11 @@ export class BlobStore {
    * A source the engine reads by byte ranges through the SDK, pinned to the blob's current ETag
    * (a blob replaced mid-job fails the read with a transient error instead of mixing versions).
    */
-  async openVideo(container: string, name: string, options: OpenVideoOptions = {}): Promise<CountedVideoSource> {
+  async openVideo(
+    container: string,
+    name: string,
+    options: OpenVideoOptions = {},
+  ): Promise<CountedVideoSource> {
     const props = await this.getProperties(container, name, options);
     const client = this.container(container).getBlobClient(name);
     let total = 0;
@@ -192,7 +200,12 @@ export class BlobStore {
     }
   }
 
-  async uploadFile(container: string, name: string, path: string, options: UploadOptions = {}): Promise<void> {
+  async uploadFile(
+    container: string,
+    name: string,
+    path: string,
+    options: UploadOptions = {},
+  ): Promise<void> {
     try {
       await this.container(container)
         .getBlockBlobClient(name)
@@ -206,7 +219,12 @@ export class BlobStore {
     }
   }
 
-  async uploadText(container: string, name: string, text: string, options: UploadOptions = {}): Promise<void> {
+  async uploadText(
+    container: string,
+    name: string,
+    text: string,
+    options: UploadOptions = {},
+  ): Promise<void> {
     try {
       await this.container(container)
         .getBlockBlobClient(name)
@@ -231,7 +249,10 @@ export class BlobStore {
   async list(container: string, prefix: string, options: SignalOptions = {}): Promise<BlobProperties[]> {
     const out: BlobProperties[] = [];
     try {
-      for await (const item of this.container(container).listBlobsFlat({ prefix, abortSignal: options.signal })) {
+      for await (const item of this.container(container).listBlobsFlat({
+        prefix,
+        abortSignal: options.signal,
+      })) {
         out.push({
           name: item.name,
           size: item.properties.contentLength ?? 0,

@@ -176,7 +176,12 @@ export class JobTable {
    */
   async claimVideo(video: string, claim: Omit<VideoClaim, 'expiresAt'>, ttlMs: number): Promise<ClaimResult> {
     const rowKey = claimRow(video);
-    const entity: ClaimEntity = { partitionKey: CLAIM_PARTITION, rowKey, ...claim, expiresAt: Date.now() + ttlMs };
+    const entity: ClaimEntity = {
+      partitionKey: CLAIM_PARTITION,
+      rowKey,
+      ...claim,
+      expiresAt: Date.now() + ttlMs,
+    };
     for (let round = 0; round < 5; round++) {
       try {
         let current: TableEntityResult<ClaimEntity> | undefined;
@@ -199,7 +204,10 @@ export class JobTable {
         throw storageError(error, `claiming video ${video}`);
       }
     }
-    throw storageError(Object.assign(new Error('claim contended'), { statusCode: 409 }), `claiming video ${video}`);
+    throw storageError(
+      Object.assign(new Error('claim contended'), { statusCode: 409 }),
+      `claiming video ${video}`,
+    );
   }
 
   /** Extends a claim this owner holds; false when it is no longer ours. */

@@ -61,7 +61,11 @@ export class MessageQueue {
     }
   }
 
-  async receive(count: number, visibilityTimeoutSeconds: number, options: QueueOptions = {}): Promise<QueueMessage[]> {
+  async receive(
+    count: number,
+    visibilityTimeoutSeconds: number,
+    options: QueueOptions = {},
+  ): Promise<QueueMessage[]> {
     try {
       const r = await this.client.receiveMessages({
         numberOfMessages: Math.max(1, Math.min(32, count)),
@@ -88,9 +92,15 @@ export class MessageQueue {
     options: QueueOptions = {},
   ): Promise<string> {
     try {
-      const r = await this.client.updateMessage(id, popReceipt, undefined, Math.max(0, Math.round(visibilityTimeoutSeconds)), {
-        abortSignal: options.signal,
-      });
+      const r = await this.client.updateMessage(
+        id,
+        popReceipt,
+        undefined,
+        Math.max(0, Math.round(visibilityTimeoutSeconds)),
+        {
+          abortSignal: options.signal,
+        },
+      );
       return r.popReceipt!;
     } catch (error) {
       throw storageError(error, `changing the visibility of a message in ${this.name}`);
@@ -121,7 +131,10 @@ export class MessageQueue {
   /** Visible messages without taking them (tests, doctor). */
   async peek(count = 32, options: QueueOptions = {}): Promise<string[]> {
     try {
-      const r = await this.client.peekMessages({ numberOfMessages: Math.min(32, count), abortSignal: options.signal });
+      const r = await this.client.peekMessages({
+        numberOfMessages: Math.min(32, count),
+        abortSignal: options.signal,
+      });
       return r.peekedMessageItems.map((m) => m.messageText);
     } catch (error) {
       throw storageError(error, `peeking ${this.name}`);

@@ -48,7 +48,10 @@ function accountNameOf(cs: string): string | undefined {
  * SDK modules load here, not at CLI start-up.
  */
 export async function createStorage(
-  settings: Pick<Settings, 'storage' | 'videoContainer' | 'thumbnailContainer' | 'queueName' | 'poisonQueueName' | 'jobsTable'>,
+  settings: Pick<
+    Settings,
+    'storage' | 'videoContainer' | 'thumbnailContainer' | 'queueName' | 'poisonQueueName' | 'jobsTable'
+  >,
   options: CreateStorageOptions = {},
 ): Promise<Storage> {
   const connection: StorageConnection | undefined = settings.storage;
@@ -78,14 +81,23 @@ export async function createStorage(
       });
     } catch {
       // The SDK's message may quote the string; ours never does.
-      throw new ThumbnailerError('E_OPTION_INVALID', 'AzureWebJobsStorage is not a valid storage connection string');
+      throw new ThumbnailerError(
+        'E_OPTION_INVALID',
+        'AzureWebJobsStorage is not a valid storage connection string',
+      );
     }
     accountName = blobService.accountName || accountNameOf(cs) || '';
   } else {
     const credential = options.credential ?? new (await import('@azure/identity')).DefaultAzureCredential();
-    blobService = new BlobServiceClient(connection.blobServiceUri, credential, { retryOptions: STORAGE_RETRY });
-    queueService = new QueueServiceClient(connection.queueServiceUri, credential, { retryOptions: STORAGE_RETRY });
-    table = new TableClient(connection.tableServiceUri, settings.jobsTable, credential, { retryOptions: TABLE_RETRY });
+    blobService = new BlobServiceClient(connection.blobServiceUri, credential, {
+      retryOptions: STORAGE_RETRY,
+    });
+    queueService = new QueueServiceClient(connection.queueServiceUri, credential, {
+      retryOptions: STORAGE_RETRY,
+    });
+    table = new TableClient(connection.tableServiceUri, settings.jobsTable, credential, {
+      retryOptions: TABLE_RETRY,
+    });
     accountName = connection.accountName;
   }
 

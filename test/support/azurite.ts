@@ -18,7 +18,12 @@ export async function startAzurite(options: { persist?: boolean } = {}): Promise
   for (let attempt = 0; attempt < 4; attempt++) {
     const location = options.persist ? await mkdtemp(join(tmpdir(), 'thumbnailer-azurite-')) : undefined;
     try {
-      const emulator = await startEmulator({ ports: 'free', inMemory: !location, location, startTimeoutMs: 20_000 });
+      const emulator = await startEmulator({
+        ports: 'free',
+        inMemory: !location,
+        location,
+        startTimeoutMs: 20_000,
+      });
       return {
         ...emulator,
         location,

@@ -73,7 +73,9 @@ function run(cmd: string, args: string[]): Promise<void> {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolvePromise() : reject(new Error(`${cmd} failed: ${stderr.slice(-500)}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolvePromise() : reject(new Error(`${cmd} failed: ${stderr.slice(-500)}`)),
+    );
   });
 }
 
@@ -87,9 +89,22 @@ export async function longVideo(seconds = 60, size = '640x360', gop = 50): Promi
   await mkdir(CACHE, { recursive: true });
   const tmp = `${path}.${process.pid}.tmp.mp4`;
   await run('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=25:duration=${seconds}`,
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(gop), '-pix_fmt', 'yuv420p',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${size}:rate=25:duration=${seconds}`,
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-g',
+    String(gop),
+    '-pix_fmt',
+    'yuv420p',
     tmp,
   ]);
   await rename(tmp, path);

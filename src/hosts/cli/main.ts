@@ -3,6 +3,9 @@ import { Command, CommanderError } from 'commander';
 import { register as registerDeploy } from './commands/deploy.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerGenerate } from './commands/generate.js';
+import { register as registerStart } from './commands/start.js';
+import { register as registerSubmit } from './commands/submit.js';
+import { register as registerWorker } from './commands/worker.js';
 import { flagName } from './options.js';
 
 /**
@@ -17,6 +20,9 @@ const program = new Command('thumbnailer')
   .exitOverride();
 
 registerGenerate(program);
+registerStart(program);
+registerWorker(program);
+registerSubmit(program);
 registerDoctor(program);
 registerDeploy(program);
 

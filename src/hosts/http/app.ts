@@ -31,7 +31,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     void reply.status(status).send({ error: { code: e.code, message } });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: { code: 'E_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` } });
+    void reply.status(404).send({
+      error: { code: 'E_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` },
+    });
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -24,7 +24,10 @@ export interface JobMessage {
 }
 
 export interface JobDeps {
-  blobs: Pick<BlobStore, 'openVideo' | 'readText' | 'uploadFile' | 'uploadText' | 'delete' | 'url' | 'endpoint'>;
+  blobs: Pick<
+    BlobStore,
+    'openVideo' | 'readText' | 'uploadFile' | 'uploadText' | 'delete' | 'url' | 'endpoint'
+  >;
   jobs: Pick<JobTable, 'update' | 'claimVideo' | 'renewClaim' | 'releaseClaim'>;
   accountName: string;
   videoContainer: string;
@@ -109,7 +112,8 @@ export function optionsDigest(options: GenerateOptions): string {
 
 function outputUrls(deps: JobDeps, video: string, manifest: Manifest): Record<string, string> {
   const urls: Record<string, string> = {};
-  for (const o of manifest.outputs) urls[o.file] = deps.blobs.url(deps.thumbnailContainer, `${video}/${o.file}`);
+  for (const o of manifest.outputs)
+    urls[o.file] = deps.blobs.url(deps.thumbnailContainer, `${video}/${o.file}`);
   urls[MANIFEST] = deps.blobs.url(deps.thumbnailContainer, `${video}/${MANIFEST}`);
   if (manifest.options.layout === 'seed' && manifest.outputs.some((o) => o.kind === 'strip')) {
     urls['keyframes'] = deps.blobs.url(deps.thumbnailContainer, `${video}_keyframes.jpg`);
@@ -154,10 +158,14 @@ async function commitOutputs(
   const container = deps.thumbnailContainer;
   if (previous) await deps.blobs.delete(container, `${video}/${MANIFEST}`, { signal });
   for (const o of manifest.outputs) {
-    if (!SAFE_FILE.test(o.file)) throw new ThumbnailerError('E_INTERNAL', `The engine named an unsafe output ${o.file}`);
+    if (!SAFE_FILE.test(o.file))
+      throw new ThumbnailerError('E_INTERNAL', `The engine named an unsafe output ${o.file}`);
   }
   await eachLimit(manifest.outputs, 4, (o) =>
-    deps.blobs.uploadFile(container, `${video}/${o.file}`, join(outDir, o.file), { signal, contentType: o.contentType }),
+    deps.blobs.uploadFile(container, `${video}/${o.file}`, join(outDir, o.file), {
+      signal,
+      contentType: o.contentType,
+    }),
   );
   const strip = manifest.outputs.find((o) => o.kind === 'strip');
   if (manifest.options.layout === 'seed' && strip) {
@@ -178,7 +186,10 @@ async function commitOutputs(
   } catch {
     text = JSON.stringify(manifest, null, 2) + '\n';
   }
-  await deps.blobs.uploadText(container, `${video}/${MANIFEST}`, text, { signal, contentType: 'application/json' });
+  await deps.blobs.uploadText(container, `${video}/${MANIFEST}`, text, {
+    signal,
+    contentType: 'application/json',
+  });
 }
 
 /**
@@ -196,7 +207,8 @@ export async function processJob(message: JobMessage, deps: JobDeps, run: JobRun
     accountName: deps.accountName,
   });
   info.form = parsed.form;
-  if (parsed.kind === 'ignore') return { kind: 'ignored', form: parsed.form, reason: parsed.reason, totalMs: elapsed() };
+  if (parsed.kind === 'ignore')
+    return { kind: 'ignored', form: parsed.form, reason: parsed.reason, totalMs: elapsed() };
 
   const video = parsed.video;
   const jobId = parsed.id ?? message.id;
@@ -209,7 +221,9 @@ export async function processJob(message: JobMessage, deps: JobDeps, run: JobRun
     signal: run.signal,
     onBytesRead: run.onBytesRead,
   });
-  const previous = readManifest(await deps.blobs.readText(deps.thumbnailContainer, `${video}/${MANIFEST}`, run));
+  const previous = readManifest(
+    await deps.blobs.readText(deps.thumbnailContainer, `${video}/${MANIFEST}`, run),
+  );
   const digest = optionsDigest(options);
   if (
     previous &&
@@ -229,7 +243,15 @@ export async function processJob(message: JobMessage, deps: JobDeps, run: JobRun
       finishedAt: new Date().toISOString(),
     });
     log.info({ outcome: 'skipped' }, 'outputs already made for this ETag and options');
-    return { kind: 'skipped', jobId, video, form: parsed.form, reason: 'already-done', outputs, totalMs: elapsed() };
+    return {
+      kind: 'skipped',
+      jobId,
+      video,
+      form: parsed.form,
+      reason: 'already-done',
+      outputs,
+      totalMs: elapsed(),
+    };
   }
 
   // One encode per video at a time; a redelivery of the same message may take over its own claim.
@@ -248,7 +270,10 @@ export async function processJob(message: JobMessage, deps: JobDeps, run: JobRun
         totalMs: elapsed(),
       };
     }
-    throw new ThumbnailerError('E_VIDEO_BUSY', `Video ${video} is being processed with other options; retrying later`);
+    throw new ThumbnailerError(
+      'E_VIDEO_BUSY',
+      `Video ${video} is being processed with other options; retrying later`,
+    );
   }
   const claimTimer = setInterval(() => {
     deps.jobs.renewClaim(video, message.id, deps.claimTtlMs).catch((error: unknown) => {
@@ -261,7 +286,9 @@ export async function processJob(message: JobMessage, deps: JobDeps, run: JobRun
   let lastPhase = '';
   let writing: Promise<void> | undefined;
   const record = (patch: Partial<JobRecord>) =>
-    deps.jobs.update(jobId, patch).catch((error: unknown) => log.warn({ err: error }, 'job record update failed'));
+    deps.jobs
+      .update(jobId, patch)
+      .catch((error: unknown) => log.warn({ err: error }, 'job record update failed'));
 
   const work = await mkdtemp(join(deps.tempDir, 'thumbnailer-job-'));
   try {
@@ -313,7 +340,14 @@ export async function processJob(message: JobMessage, deps: JobDeps, run: JobRun
     });
     const totalMs = elapsed();
     log.info(
-      { outcome: 'done', engineMs, totalMs, bytesRead: source.bytesRead(), size: source.size, route: manifest.route },
+      {
+        outcome: 'done',
+        engineMs,
+        totalMs,
+        bytesRead: source.bytesRead(),
+        size: source.size,
+        route: manifest.route,
+      },
       'job done',
     );
     return {
@@ -338,7 +372,12 @@ export async function processJob(message: JobMessage, deps: JobDeps, run: JobRun
 }
 
 /** Exponential backoff with jitter: base, 2x base, 4x base... capped. */
-export function retryDelayMs(dequeueCount: number, baseMs: number, maxMs: number, random = Math.random): number {
+export function retryDelayMs(
+  dequeueCount: number,
+  baseMs: number,
+  maxMs: number,
+  random = Math.random,
+): number {
   const exp = Math.min(maxMs, baseMs * 2 ** Math.max(0, dequeueCount - 1));
   return Math.round(exp * (0.8 + 0.4 * random()));
 }
@@ -347,10 +386,20 @@ export function retryDelayMs(dequeueCount: number, baseMs: number, maxMs: number
  * What to do with a failed delivery: permanent errors and the last allowed delivery go to the
  * poison queue, the rest are retried after a backoff.
  */
-export function decide(error: unknown, dequeueCount: number, deps: Pick<JobDeps, 'maxDeliveries' | 'retryBaseMs' | 'retryMaxMs'>, info: JobInfo = {}): Decision {
+export function decide(
+  error: unknown,
+  dequeueCount: number,
+  deps: Pick<JobDeps, 'maxDeliveries' | 'retryBaseMs' | 'retryMaxMs'>,
+  info: JobInfo = {},
+): Decision {
   const e = asThumbnailerError(error);
   if (e.permanent || dequeueCount >= deps.maxDeliveries) return { action: 'poison', error: e, info };
-  return { action: 'retry', error: e, delayMs: retryDelayMs(dequeueCount, deps.retryBaseMs, deps.retryMaxMs), info };
+  return {
+    action: 'retry',
+    error: e,
+    delayMs: retryDelayMs(dequeueCount, deps.retryBaseMs, deps.retryMaxMs),
+    info,
+  };
 }
 
 /** The body written to `<queue>-poison`: the original message, the last error and the count. */
@@ -405,7 +454,13 @@ export async function handleMessage(message: JobMessage, deps: JobDeps, run: Job
       }
       const timeoutError = ThumbnailerError.is(reason) ? reason : e;
       const decision = decide(timeoutError, message.dequeueCount, deps, info);
-      await recordFailure(deps, message, timeoutError, info, decision.action === 'poison' ? 'failed' : 'queued');
+      await recordFailure(
+        deps,
+        message,
+        timeoutError,
+        info,
+        decision.action === 'poison' ? 'failed' : 'queued',
+      );
       return decision;
     }
     const decision = decide(e, message.dequeueCount, deps, info);
@@ -423,7 +478,13 @@ async function recordFailure(
 ): Promise<void> {
   const level = status === 'failed' ? 'error' : 'warn';
   deps.logger[level](
-    { jobId: info.jobId ?? message.id, video: info.video, attempt: message.dequeueCount, code: error.code, err: error },
+    {
+      jobId: info.jobId ?? message.id,
+      video: info.video,
+      attempt: message.dequeueCount,
+      code: error.code,
+      err: error,
+    },
     status === 'failed' ? 'job failed' : 'job attempt failed',
   );
   if (!info.video) return; // nothing to record against: the message never named a video

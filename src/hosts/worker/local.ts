@@ -20,7 +20,10 @@ export interface LocalServiceOptions {
  * `thumbnailer start`: the embedded emulator (unless storage is configured), the worker and the
  * HTTP server, until SIGINT/SIGTERM; then closes in reverse order. Returns the exit code.
  */
-export async function runLocalService(settings: Settings, options: LocalServiceOptions = {}): Promise<number> {
+export async function runLocalService(
+  settings: Settings,
+  options: LocalServiceOptions = {},
+): Promise<number> {
   const print = options.print ?? ((line: string) => process.stdout.write(line + '\n'));
   const logger = createLogger({ level: settings.logLevel, base: { role: 'start', pid: process.pid } });
   const stopping = new AbortController();
@@ -35,7 +38,10 @@ export async function runLocalService(settings: Settings, options: LocalServiceO
       const { startEmulator } = await import('../../adapters/emulator.js');
       const location = options.dataDir ?? join(process.cwd(), '.thumbnailer', 'azurite');
       emulator = await startEmulator({ ports: DEFAULT_EMULATOR_PORTS, inMemory: options.inMemory, location });
-      settings = { ...settings, storage: { kind: 'connectionString', connectionString: emulator.connectionString } };
+      settings = {
+        ...settings,
+        storage: { kind: 'connectionString', connectionString: emulator.connectionString },
+      };
       print(
         `Storage emulator (Azurite) on 127.0.0.1: blob ${emulator.ports.blob}, queue ${emulator.ports.queue}, table ${emulator.ports.table}; ` +
           (options.inMemory ? 'data in memory' : `data in ${location}`),
@@ -59,7 +65,9 @@ export async function runLocalService(settings: Settings, options: LocalServiceO
     const app = buildApp({ registry: metrics.registry, readiness: readinessChecks(storage) });
     const address = await listen(app, { host: settings.host, port: settings.port });
     worker.start();
-    print(`Worker on queue ${settings.queueName} (concurrency ${settings.worker.concurrency}); outputs in container ${settings.thumbnailContainer}`);
+    print(
+      `Worker on queue ${settings.queueName} (concurrency ${settings.worker.concurrency}); outputs in container ${settings.thumbnailContainer}`,
+    );
     print(`HTTP on ${address}: /healthz /readyz /metrics`);
     print('Try: thumbnailer submit video.mp4 --wait   (Ctrl+C stops)');
 

@@ -55,7 +55,8 @@ function quote(text: string, max = 80): string {
  */
 export function validateBlobName(name: string): string {
   if (name.length === 0) throw invalid('The video name is empty');
-  if (name.length > MAX_VIDEO_NAME) throw invalid(`The video name is longer than ${MAX_VIDEO_NAME} characters`);
+  if (name.length > MAX_VIDEO_NAME)
+    throw invalid(`The video name is longer than ${MAX_VIDEO_NAME} characters`);
   if (CONTROL.test(name)) throw invalid('The video name contains a control character');
   if (name.includes('\\')) throw invalid(`The video name ${quote(name)} contains a backslash`);
   if (name.startsWith('/')) throw invalid(`The video name ${quote(name)} starts with "/"`);
@@ -79,6 +80,7 @@ export function decodeBody(body: string): { text: string; base64: boolean } {
     try {
       const text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(t, 'base64'));
       // Plain names can look like base64 by chance; accept the decoding only when it is text.
+      // eslint-disable-next-line no-control-regex
       if (text.trim().length > 0 && !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text)) {
         return { text, base64: true };
       }
@@ -107,11 +109,15 @@ export function blobFromUrl(raw: string, ctx: MessageContext): BlobRef {
   }
   const endpoint = new URL(ctx.blobEndpoint.endsWith('/') ? ctx.blobEndpoint : `${ctx.blobEndpoint}/`);
   const shown = `${url.protocol}//${url.host}${url.pathname.slice(0, 80)}`;
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refused(`Only http(s) blob URLs are accepted: ${quote(shown)}`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw refused(`Only http(s) blob URLs are accepted: ${quote(shown)}`);
   if (url.username || url.password) throw refused('Blob URLs with credentials are refused');
-  const sameHost = url.host.toLowerCase() === endpoint.host.toLowerCase() && url.protocol === endpoint.protocol;
+  const sameHost =
+    url.host.toLowerCase() === endpoint.host.toLowerCase() && url.protocol === endpoint.protocol;
   if (!sameHost || !url.pathname.startsWith(endpoint.pathname)) {
-    throw refused(`The URL ${quote(shown)} is not in the configured storage account ${quote(ctx.accountName)}`);
+    throw refused(
+      `The URL ${quote(shown)} is not in the configured storage account ${quote(ctx.accountName)}`,
+    );
   }
   const rest = url.pathname.slice(endpoint.pathname.length);
   const slash = rest.indexOf('/');
@@ -131,7 +137,9 @@ function nameOrUrl(value: string, ctx: MessageContext, what: string): string {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
     const ref = blobFromUrl(value, ctx);
     if (ref.container !== ctx.videoContainer) {
-      throw refused(`${what} names a blob in container ${quote(ref.container)}, not in ${quote(ctx.videoContainer)}`);
+      throw refused(
+        `${what} names a blob in container ${quote(ref.container)}, not in ${quote(ctx.videoContainer)}`,
+      );
     }
     return validateBlobName(ref.name);
   }
@@ -145,7 +153,8 @@ function parseEvent(event: Record<string, unknown>, ctx: MessageContext, base64:
   const form: MessageForm = cloud ? 'cloud-event' : 'event-grid';
   const type = cloud ? event.type : event.eventType;
   if (typeof type !== 'string') throw invalid('The event has no type');
-  if (type !== BLOB_CREATED) return { kind: 'ignore', form, base64, reason: `event type ${type} is not handled` };
+  if (type !== BLOB_CREATED)
+    return { kind: 'ignore', form, base64, reason: `event type ${type} is not handled` };
   const data = (event.data ?? {}) as Record<string, unknown>;
   const id = typeof event.id === 'string' && JOB_ID.test(event.id) ? event.id : undefined;
   // The account the event comes from: data.url names it; topic/source carries it too.
@@ -153,7 +162,9 @@ function parseEvent(event: Record<string, unknown>, ctx: MessageContext, base64:
   if (typeof origin === 'string') {
     const m = /\/storageAccounts\/([^/]+)/i.exec(origin);
     if (m && ctx.accountName && m[1]!.toLowerCase() !== ctx.accountName.toLowerCase()) {
-      throw refused(`The event comes from storage account ${quote(m[1]!)}, not the configured ${quote(ctx.accountName)}`);
+      throw refused(
+        `The event comes from storage account ${quote(m[1]!)}, not the configured ${quote(ctx.accountName)}`,
+      );
     }
   }
   let ref: BlobRef;
@@ -185,15 +196,18 @@ function parseJson(text: string, ctx: MessageContext, base64: boolean): ParsedMe
     throw invalid('The message looks like JSON but does not parse');
   }
   if (Array.isArray(value)) {
-    if (value.length !== 1) throw invalid(`The message is a JSON array of ${value.length} items; expected one event`);
+    if (value.length !== 1)
+      throw invalid(`The message is a JSON array of ${value.length} items; expected one event`);
     value = value[0];
   }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw invalid('The JSON message is not an object');
+  if (!value || typeof value !== 'object' || Array.isArray(value))
+    throw invalid('The JSON message is not an object');
   const o = value as Record<string, unknown>;
   if ('specversion' in o || 'eventType' in o) return parseEvent(o, ctx, base64);
 
   const unknown = Object.keys(o).filter((k) => k !== 'id' && k !== 'video' && k !== 'options');
-  if (unknown.length > 0) throw invalid(`The JSON job has unknown field(s) ${unknown.map((k) => quote(k, 40)).join(', ')}`);
+  if (unknown.length > 0)
+    throw invalid(`The JSON job has unknown field(s) ${unknown.map((k) => quote(k, 40)).join(', ')}`);
   if (typeof o.video !== 'string') throw invalid('The JSON job needs "video": a blob name or URL');
   if (o.id !== undefined && (typeof o.id !== 'string' || !JOB_ID.test(o.id))) {
     throw invalid('The JSON job "id" must be 1-128 letters, digits, ".", "_" or "-"');
@@ -223,7 +237,8 @@ function parseText(text: string, ctx: MessageContext, base64: boolean): ParsedMe
     } catch {
       throw invalid('The message starts with a quote but is not a JSON string');
     }
-    if (typeof inner !== 'string' || inner.trim().startsWith('"')) throw invalid('The message is not a usable JSON string');
+    if (typeof inner !== 'string' || inner.trim().startsWith('"'))
+      throw invalid('The message is not a usable JSON string');
     return parseText(inner, ctx, base64);
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(t)) {

@@ -21,7 +21,7 @@ export interface Metrics {
  */
 export function createMetrics(sources: MetricsSources = {}): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'thumbnailer_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'thumbnailer_' });
   const jobs = new Counter({
     name: 'thumbnailer_jobs_total',
     help: 'Queue messages handled, by outcome (done, skipped, ignored, retried, poisoned, released)',
@@ -86,7 +86,8 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
       const outcome = e.outcome.kind;
       jobs.inc({ outcome });
       duration.observe({ outcome }, e.outcome.totalMs / 1000);
-      if (e.outcome.kind === 'done') overhead.observe(Math.max(0, e.outcome.totalMs - e.outcome.engineMs) / 1000);
+      if (e.outcome.kind === 'done')
+        overhead.observe(Math.max(0, e.outcome.totalMs - e.outcome.engineMs) / 1000);
     });
     worker.on('failed', () => jobs.inc({ outcome: 'retried' }));
     worker.on('poisoned', () => jobs.inc({ outcome: 'poisoned' }));

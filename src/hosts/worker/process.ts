@@ -16,16 +16,33 @@ export interface RunWorkerOptions {
 /** Log lines for the worker's events that job.ts does not already write. */
 export function logWorkerEvents(worker: Worker, logger: Logger): void {
   worker.on('poisoned', (e) =>
-    logger.error({ messageId: e.messageId, jobId: e.jobId, video: e.video, attempt: e.attempt, code: e.error.code, reason: e.error.message }, 'message sent to the poison queue'),
+    logger.error(
+      {
+        messageId: e.messageId,
+        jobId: e.jobId,
+        video: e.video,
+        attempt: e.attempt,
+        code: e.error.code,
+        reason: e.error.message,
+      },
+      'message sent to the poison queue',
+    ),
   );
   worker.on('released', (e) =>
-    logger.warn({ messageId: e.messageId, jobId: e.jobId, video: e.video }, 'job released for another worker'),
+    logger.warn(
+      { messageId: e.messageId, jobId: e.jobId, video: e.video },
+      'job released for another worker',
+    ),
   );
   worker.on('failed', (e) =>
-    logger.warn({ messageId: e.messageId, jobId: e.jobId, code: e.error.code, retryInMs: e.retryInMs }, 'job will be retried'),
+    logger.warn(
+      { messageId: e.messageId, jobId: e.jobId, code: e.error.code, retryInMs: e.retryInMs },
+      'job will be retried',
+    ),
   );
   worker.on('completed', (e) => {
-    if (e.outcome.kind === 'ignored') logger.info({ messageId: e.messageId, reason: e.outcome.reason }, 'message ignored');
+    if (e.outcome.kind === 'ignored')
+      logger.info({ messageId: e.messageId, reason: e.outcome.reason }, 'message ignored');
   });
   worker.on('storageDown', (down) =>
     down ? logger.error('storage is unreachable; backing off') : logger.info('storage is reachable again'),
@@ -44,7 +61,8 @@ export async function createRuntimeWithRetry(
     try {
       return await createWorkerRuntime(settings, { logger });
     } catch (error) {
-      if (!ThumbnailerError.is(error) || error.code !== 'E_STORAGE_UNAVAILABLE' || !settings.storage) throw error;
+      if (!ThumbnailerError.is(error) || error.code !== 'E_STORAGE_UNAVAILABLE' || !settings.storage)
+        throw error;
       logger.error({ err: error, retryInMs: delay }, 'storage is unreachable at start-up; retrying');
       await new Promise((r) => setTimeout(r, delay));
       if (signal?.aborted) return undefined;
@@ -64,7 +82,8 @@ export async function runWorker(settings: Settings, options: RunWorkerOptions = 
       'No storage is configured: set AzureWebJobsStorage (or AzureWebJobsStorage__accountName), or use `thumbnailer start` for the embedded emulator',
     );
   }
-  const logger = options.logger ?? createLogger({ level: settings.logLevel, base: { role: 'worker', pid: process.pid } });
+  const logger =
+    options.logger ?? createLogger({ level: settings.logLevel, base: { role: 'worker', pid: process.pid } });
   const stopping = new AbortController();
   const onSignal = (name: NodeJS.Signals) => {
     logger.info({ signal: name }, 'stopping: no new messages; finishing or releasing jobs in hand');
@@ -88,7 +107,11 @@ export async function runWorker(settings: Settings, options: RunWorkerOptions = 
       return decision && decision.action !== 'ack' && decision.action !== 'poison' ? 1 : 0;
     }
     logger.info(
-      { queue: settings.queueName, concurrency: settings.worker.concurrency, account: runtime.storage.accountName },
+      {
+        queue: settings.queueName,
+        concurrency: settings.worker.concurrency,
+        account: runtime.storage.accountName,
+      },
       'worker started',
     );
     worker.start();

@@ -88,7 +88,11 @@ export class VisibilityRenewer extends EventEmitter<RenewerEvents> {
     if (entry.renewing) return entry.renewing;
     entry.renewing = (async () => {
       try {
-        entry.popReceipt = await this.queue.setVisibility(entry.id, entry.popReceipt, this.visibilityTimeoutSeconds);
+        entry.popReceipt = await this.queue.setVisibility(
+          entry.id,
+          entry.popReceipt,
+          this.visibilityTimeoutSeconds,
+        );
         this.emit('renewed', entry.id);
       } catch (error) {
         const status = (error as { cause?: { statusCode?: number } }).cause?.statusCode;

@@ -51,7 +51,10 @@ export function jobDepsFrom(
 }
 
 /** Storage adapters, job handler and Worker, wired from the settings. */
-export async function createWorkerRuntime(settings: Settings, options: WorkerRuntimeOptions): Promise<WorkerRuntime> {
+export async function createWorkerRuntime(
+  settings: Settings,
+  options: WorkerRuntimeOptions,
+): Promise<WorkerRuntime> {
   const storage = options.storage ?? (await createStorage(settings));
   if (options.ensure !== false) await storage.ensure();
   const generate = options.generate ?? (await import('../../engine/generate.js')).generate;

@@ -39,15 +39,23 @@ const CONTENT_TYPES: Record<string, string> = {
  * the table. Without configured storage it targets the local emulator of `thumbnailer start`.
  * Returns the exit code: 0 when queued (or done), 1 when the job failed or the wait timed out.
  */
-export async function submitVideo(settings: Settings, file: string, options: SubmitOptions = {}): Promise<number> {
+export async function submitVideo(
+  settings: Settings,
+  file: string,
+  options: SubmitOptions = {},
+): Promise<number> {
   const print = options.print ?? ((line: string) => process.stdout.write(line + '\n'));
-  const jobOptions = parseGenerateOptions(options.options ?? {});
+  // A bad option is refused before anything is uploaded.
+  parseGenerateOptions(options.options ?? {});
   const name = validateBlobName(options.name ?? basename(file));
   const info = await stat(file).catch(() => undefined);
   if (!info?.isFile()) throw new ThumbnailerError('E_INPUT_NOT_FOUND', `${file} is not a readable file`);
   if (!settings.storage) {
     process.stderr.write('No AzureWebJobsStorage set: using the local emulator of `thumbnailer start`.\n');
-    settings = { ...settings, storage: { kind: 'connectionString', connectionString: devConnectionString() } };
+    settings = {
+      ...settings,
+      storage: { kind: 'connectionString', connectionString: devConnectionString() },
+    };
   }
   const storage = await createStorage(settings);
   await storage.ensure();
@@ -61,7 +69,6 @@ export async function submitVideo(settings: Settings, file: string, options: Sub
   await storage.jobs.update(id, { video: name, status: 'queued', progress: 0, attempts: 0, createdAt: now });
   // Only the options given, so environment defaults of the worker still apply to the rest.
   const given = Object.keys(options.options ?? {}).length > 0 ? options.options : undefined;
-  void jobOptions;
   await storage.queue.send(JSON.stringify({ id, video: name, ...(given ? { options: given } : {}) }));
   print(`uploaded ${settings.videoContainer}/${name} (${info.size} bytes); job ${id} queued`);
   if (!options.wait) return 0;
@@ -79,18 +86,24 @@ export async function submitVideo(settings: Settings, file: string, options: Sub
         bar?.update(job.progress, job.phase ?? job.status);
         if (job.status === 'done') {
           bar?.stop();
-          print(`done${job.skipped ? ' (already made)' : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s:`);
+          print(
+            `done${job.skipped ? ' (already made)' : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s:`,
+          );
           for (const [file, url] of Object.entries(job.outputs ?? {})) print(`  ${file.padEnd(18)} ${url}`);
           return 0;
         }
         if (job.status === 'failed') {
           bar?.stop();
-          print(`failed after ${job.attempts} attempt(s): ${job.error?.code ?? ''} ${job.error?.message ?? ''}`.trim());
+          print(
+            `failed after ${job.attempts} attempt(s): ${job.error?.code ?? ''} ${job.error?.message ?? ''}`.trim(),
+          );
           return 1;
         }
         if (!warned && job.status === 'queued' && Date.now() - started > 30_000) {
           warned = true;
-          process.stderr.write('Still queued after 30 s: is a worker running (`thumbnailer start` or `thumbnailer worker`)?\n');
+          process.stderr.write(
+            'Still queued after 30 s: is a worker running (`thumbnailer start` or `thumbnailer worker`)?\n',
+          );
         }
       }
       if (Date.now() > deadline) {

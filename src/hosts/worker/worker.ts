@@ -84,7 +84,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.renewer = new VisibilityRenewer(options.queue, options.visibilityTimeoutSeconds);
     this.renewer.on('error', (error) => this.reportError(error));
     this.renewer.on('lost', (id, error) => {
-      this.opts.job.logger.warn({ messageId: id, err: error }, 'message lost while running: another worker may redo it');
+      this.opts.job.logger.warn(
+        { messageId: id, err: error },
+        'message lost while running: another worker may redo it',
+      );
     });
   }
 
@@ -155,7 +158,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     // 3. cancel the rest (kills ffmpeg); their handlers release the messages at once
     for (const job of this.inFlight.values()) {
-      job.controller.abort(new ThumbnailerError('E_CANCELED', 'The worker is shutting down; the job was released'));
+      job.controller.abort(
+        new ThumbnailerError('E_CANCELED', 'The worker is shutting down; the job was released'),
+      );
     }
     await all();
     // 4. stop renewing, report
@@ -284,7 +289,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
         return;
       case 'poison': {
         const error = asThumbnailerError(decision.error);
-        await this.opts.poison.send(poisonBody(message, error.toJSON(), decision.info), { timeToLiveSeconds: -1 });
+        await this.opts.poison.send(poisonBody(message, error.toJSON(), decision.info), {
+          timeToLiveSeconds: -1,
+        });
         await q.delete(message.id, popReceipt);
         this.emit('poisoned', { ...base, error });
         return;

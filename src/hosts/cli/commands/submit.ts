@@ -7,7 +7,9 @@ export function register(program: Command): void {
     addStorageOptions(
       program
         .command('submit')
-        .description('upload a local video, queue its job, and with --wait follow it and print the output URLs')
+        .description(
+          'upload a local video, queue its job, and with --wait follow it and print the output URLs',
+        )
         .argument('<file>', 'a local video file')
         .option('--name <blob>', 'blob name in the videos container (default: the file name)')
         .option('--wait', 'follow the job until it ends, then print the output URLs')

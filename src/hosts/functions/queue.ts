@@ -1,0 +1,111 @@
+import type { InvocationContext } from '@azure/functions';
+import { ThumbnailerError } from '../../errors.js';
+import { handleMessage, poisonBody, type JobInfo, type JobMessage } from '../worker/job.js';
+import { ensureResources, getRuntime, invocationDeps } from './runtime.js';
+
+/**
+ * The queue-triggered function: one message, the shared job handler, and the host's delivery
+ * contract. The host owns the message (it hides it while the function runs, deletes it when the
+ * function returns, makes it visible again when the function throws, and moves it to
+ * `<queue>-poison` after `maxDequeueCount` deliveries), so this function never deletes it. It:
+ * - returns when the job is done, skipped or ignored;
+ * - throws on a transient failure, so the host redelivers after host.json's `visibilityTimeout`;
+ * - on a permanent failure (or a transient one on the last delivery) records the job as failed,
+ *   writes the poison message with the reason itself, as the built-in worker does, and returns,
+ *   so the message is not retried for nothing.
+ */
+
+/** Jobs in hand, cancelled when the host stops the worker (appTerminate). */
+const inFlight = new Set<AbortController>();
+
+/** Margin left before the host's functionTimeout, so a job stops cleanly and the host need not. */
+const TIMEOUT_MARGIN_MS = 60_000;
+
+/**
+ * The message as the shared parser expects it. The Node.js library hands the trigger over as the
+ * host sent it, after `JSON.parse` when the text parses as JSON: a string for plain or
+ * base64 text, an object for a JSON job or an Event Grid event, or even a number or boolean for a
+ * body that happens to read as one. Anything but a string is serialised back to JSON text.
+ */
+export function messageText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
+  if (value === undefined) return '';
+  return JSON.stringify(value) ?? '';
+}
+
+/** `triggerMetadata.dequeueCount` arrives as a number or a numeric string; 1 when absent. */
+export function dequeueCountOf(context: Pick<InvocationContext, 'triggerMetadata'>): number {
+  const raw = context.triggerMetadata?.dequeueCount;
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' || typeof raw === 'bigint' ? Number(raw) : NaN;
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+/** The Functions handler for `%THUMBNAIL_QUEUE%`. */
+export async function processQueueMessage(queueItem: unknown, context: InvocationContext): Promise<void> {
+  const rt = await getRuntime();
+  await ensureResources(rt);
+  const rawId = context.triggerMetadata?.id;
+  const message: JobMessage = {
+    id: typeof rawId === 'string' && rawId ? rawId : context.invocationId,
+    text: messageText(queueItem),
+    dequeueCount: dequeueCountOf(context),
+  };
+  const deps = invocationDeps(rt, context);
+
+  const controller = new AbortController();
+  const limitMs = Math.min(
+    rt.settings.worker.jobTimeoutMs,
+    rt.host.functionTimeoutMs === undefined ? Infinity : Math.max(1000, rt.host.functionTimeoutMs - TIMEOUT_MARGIN_MS),
+  );
+  const timer = setTimeout(() => {
+    controller.abort(
+      new ThumbnailerError('E_LIMIT_EXCEEDED', `The job exceeded its time limit of ${Math.round(limitMs / 1000)} s`),
+    );
+  }, limitMs);
+  timer.unref();
+  inFlight.add(controller);
+  const info: JobInfo = {};
+  let decision;
+  try {
+    decision = await handleMessage(message, deps, { signal: controller.signal, info });
+  } finally {
+    clearTimeout(timer);
+    inFlight.delete(controller);
+  }
+
+  const log = deps.logger.child({ messageId: message.id, attempt: message.dequeueCount });
+  switch (decision.action) {
+    case 'ack': {
+      const o = decision.outcome;
+      if (o.kind === 'ignored') log.info({ outcome: o.kind, reason: o.reason }, 'message ignored');
+      return;
+    }
+    case 'retry':
+    case 'release':
+      // The host makes the message visible again after visibilityTimeout and redelivers it.
+      log.warn(
+        { jobId: decision.info.jobId, code: decision.error.code, maxDequeueCount: rt.host.maxDequeueCount },
+        'job attempt failed; the host will redeliver the message',
+      );
+      throw decision.error;
+    case 'poison': {
+      const error = decision.error;
+      // If this write fails, throwing hands the message back to the host, whose own poison
+      // handling still applies on the last delivery.
+      await rt.storage.poison.send(poisonBody(message, error.toJSON(), decision.info), { timeToLiveSeconds: -1 });
+      log.error(
+        { jobId: decision.info.jobId, video: decision.info.video, code: error.code, reason: error.message },
+        'message sent to the poison queue',
+      );
+      return;
+    }
+  }
+}
+
+/** appTerminate: stop ffmpeg and clean up; the host redelivers the messages. */
+export function cancelInFlight(): void {
+  for (const controller of inFlight) {
+    controller.abort(new ThumbnailerError('E_CANCELED', 'The Functions worker is shutting down; the job was released'));
+  }
+}
