@@ -7,7 +7,8 @@ set -euo pipefail
 
 packages=(ffmpeg ca-certificates)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(procps)
+  # procps: tests inspect processes; chromium: dashboard tests drive it with playwright-core.
+  packages+=(procps chromium)
 fi
 
 missing=()

@@ -73,6 +73,8 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
     }
   };
 
+  // Asked for now, needed only in the manifest: its process start overlaps the job's work.
+  const version = ffmpegVersion().catch(() => 'unknown');
   let video: OpenVideo | undefined;
   let bytes: ByteSource | undefined;
   try {
@@ -171,7 +173,7 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
       bytesRead: bytes.bytesRead(),
       outputs,
       timings,
-      ffmpeg: { version: await ffmpegVersion() },
+      ffmpeg: { version: await version },
       generatedAt: new Date().toISOString(),
     };
     throwIfAborted(signal);
