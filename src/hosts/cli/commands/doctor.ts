@@ -1,29 +1,129 @@
 import type { Command } from 'commander';
 
+type Line = { ok: boolean | 'note'; text: string };
+
+const print = (line: Line) =>
+  process.stdout.write(`${line.ok === 'note' ? 'note' : line.ok ? 'ok  ' : 'FAIL'} ${line.text}\n`);
+
+async function ffmpegLines(): Promise<Line[]> {
+  const { checkCapabilities } = await import('../../../engine/capabilities.js');
+  const { ThumbnailerError } = await import('../../../errors.js');
+  try {
+    const report = await checkCapabilities();
+    const lines: Line[] = [
+      {
+        ok: true,
+        text: `ffmpeg  ${report.binaries.ffmpeg} (${report.binaries.source}): ${report.ffmpegVersion}`,
+      },
+      {
+        ok: true,
+        text: `ffprobe ${report.binaries.ffprobe} (${report.binaries.source}): ${report.ffprobeVersion}`,
+      },
+    ];
+    if (report.binaries.source === 'npm') {
+      lines.push({
+        ok: 'note',
+        text: 'using the ffmpeg bundled with npm (an old static build); install the OS package for the best results: apt-get install ffmpeg',
+      });
+    }
+    for (const m of report.missing) {
+      lines.push({
+        ok: false,
+        text: `ffmpeg has no ${m.kind.replace(/s$/, '')} "${m.name}" (needed for ${m.why}): install a full ffmpeg build (apt-get install ffmpeg) or point FFMPEG_PATH to one.`,
+      });
+    }
+    if (report.missing.length === 0) {
+      lines.push({ ok: true, text: 'every filter, decoder, encoder and demuxer the engine uses is present' });
+    }
+    return lines;
+  } catch (error) {
+    const message = ThumbnailerError.is(error) ? error.message : String(error);
+    return [{ ok: false, text: message }];
+  }
+}
+
+/** Storage reachable, and the containers, queues and table there (without creating anything). */
+async function storageLines(flags: { connectionString?: string }): Promise<Line[]> {
+  const { loadSettings } = await import('../../../config.js');
+  const settings = loadSettings({ connectionString: flags.connectionString });
+  if (!settings.storage) {
+    return [
+      {
+        ok: 'note',
+        text: 'storage: AzureWebJobsStorage is not set; `thumbnailer start` runs the embedded emulator. Set AzureWebJobsStorage (or AzureWebJobsStorage__accountName) to check a real account.',
+      },
+    ];
+  }
+  const { createStorage } = await import('../../../adapters/storage.js');
+  const { redactSecrets } = await import('../../../errors.js');
+  const reason = (error: unknown) =>
+    redactSecrets(error instanceof Error ? error.message.split('\n')[0]! : String(error));
+  const storage = await createStorage(settings);
+  try {
+    await storage.ping(AbortSignal.timeout(10_000));
+  } catch (error) {
+    // "Not found" is an answer: the account is reachable, something in it is missing (see below).
+    if (!isNotFound(error))
+      return [
+        {
+          ok: false,
+          text: `storage account ${storage.accountName} is not reachable (${reason(error)}): check the connection string or endpoints, the network, and for identity-based access the role assignments.`,
+        },
+      ];
+  }
+  const lines: Line[] = [
+    { ok: true, text: `storage account ${storage.accountName} reachable (blob, queue, table)` },
+  ];
+  const missingFix = 'it is created on first start of the worker, or create it yourself';
+  const check = async (what: string, probe: () => Promise<unknown>) => {
+    try {
+      await probe();
+      lines.push({ ok: true, text: what });
+    } catch (error) {
+      lines.push({
+        ok: false,
+        text: isNotFound(error) ? `${what} does not exist: ${missingFix}.` : `${what}: ${reason(error)}`,
+      });
+    }
+  };
+  await check(`container ${storage.videoContainer}`, () =>
+    storage.blobs.list(storage.videoContainer, '.doctor/'),
+  );
+  await check(`container ${storage.thumbnailContainer}`, () =>
+    storage.blobs.list(storage.thumbnailContainer, '.doctor/'),
+  );
+  await check(`queue ${settings.queueName}`, () => storage.queue.depth());
+  await check(`queue ${settings.poisonQueueName}`, () => storage.poison.depth());
+  await check(`table ${settings.jobsTable}`, () => storage.jobs.list(1));
+  return lines;
+}
+
+function isNotFound(error: unknown): boolean {
+  const e = error as {
+    statusCode?: number;
+    code?: string;
+    message?: string;
+    cause?: { statusCode?: number };
+  };
+  return (
+    e.statusCode === 404 ||
+    e.cause?.statusCode === 404 ||
+    e.code === 'E_BLOB_NOT_FOUND' ||
+    /\(404 |NotFound\b/.test(e.message ?? '')
+  );
+}
+
 export function register(program: Command): void {
   program
     .command('doctor')
     .description(
-      'check ffmpeg and ffprobe (found, version, filters, decoders) and say how to fix what is missing',
+      'check ffmpeg and ffprobe (found, version, filters, decoders), storage, containers and queues; say how to fix each failure',
     )
-    .action(async () => {
-      const { checkCapabilities } = await import('../../../engine/capabilities.js');
-      const report = await checkCapabilities();
-      const print = (line: string) => process.stdout.write(line + '\n');
-      print(`ok   ffmpeg  ${report.binaries.ffmpeg} (${report.binaries.source}): ${report.ffmpegVersion}`);
-      print(`ok   ffprobe ${report.binaries.ffprobe} (${report.binaries.source}): ${report.ffprobeVersion}`);
-      if (report.binaries.source === 'npm') {
-        print(
-          'note using the ffmpeg bundled with npm (an old static build); install the OS package for the best results: apt-get install ffmpeg',
-        );
-      }
-      for (const m of report.missing) {
-        print(
-          `FAIL ffmpeg has no ${m.kind.replace(/s$/, '')} "${m.name}" (needed for ${m.why}): install a full ffmpeg build (apt-get install ffmpeg) or point FFMPEG_PATH to one.`,
-        );
-      }
-      if (report.missing.length === 0)
-        print('ok   every filter, decoder, encoder and demuxer the engine uses is present');
-      process.exitCode = report.missing.length === 0 ? 0 : 1;
+    .option('--connection-string <cs>', 'storage connection string (default: AzureWebJobsStorage)')
+    .option('--no-storage', 'check ffmpeg only')
+    .action(async (flags: { connectionString?: string; storage: boolean }) => {
+      const lines = [...(await ffmpegLines()), ...(flags.storage ? await storageLines(flags) : [])];
+      lines.forEach(print);
+      process.exitCode = lines.some((l) => l.ok === false) ? 1 : 0;
     });
 }
