@@ -28,6 +28,7 @@ import {
   type Size,
 } from './plan.js';
 import { choosePoster } from './poster.js';
+import type { SelectionMode } from './selection.js';
 import { openVideo, type OpenVideo } from './video.js';
 import { openByteSource, type ByteSource } from './source.js';
 import type { GenerateRequest, InputFacts, Manifest, OutputFile, Phase } from './types.js';
@@ -87,79 +88,33 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
     checkLimits(facts, limits);
     report('probe', 1);
 
-    const outputs: OutputFile[] = [];
-    const ffmpeg = (phase: Phase, args: string[], expectedFrames: number, extra: RunOptions = {}) =>
-      runFfmpeg(args, {
-        signal,
-        timeoutMs: limits.ffmpegTimeoutMs,
-        stallTimeoutMs: 120_000,
-        onFrames: (frames) => report(phase, frames / Math.max(1, expectedFrames)),
-        ...extra,
-      }).catch((error: unknown) => {
-        throw classifyDecodeError(error);
-      });
-    const selection = (name: string, times: number[], mode: GenerateOptions['mode']) =>
-      video!.index.write(join(work, `${name}.mkv`), times, mode, signal);
+    const job: JobContext = {
+      facts,
+      options,
+      limits,
+      staging,
+      select: async (name, times, mode) => {
+        const path = join(work, `${name}.mkv`);
+        const { frames } = await video!.index.write(path, times, mode, signal);
+        return { path, times: frames.map((f) => f.actual) };
+      },
+      ffmpeg: (phase, args, expectedFrames, extra = {}) =>
+        runFfmpeg(args, {
+          signal,
+          timeoutMs: limits.ffmpegTimeoutMs,
+          stallTimeoutMs: 120_000,
+          onFrames: (frames) => report(phase, frames / Math.max(1, expectedFrames)),
+          ...extra,
+        }).catch((error: unknown) => {
+          throw classifyDecodeError(error);
+        }),
+    };
 
+    const outputs: OutputFile[] = [];
     for (const phase of phaseOrder(options)) {
       throwIfAborted(signal);
       report(phase, 0);
-      await timed(phase, async () => {
-        if (phase === 'strip') {
-          const plan = planStrip(facts, options);
-          const picked = await selection('strip', plan.times, options.mode);
-          await ffmpeg(
-            'strip',
-            tileSheetArgs(
-              join(work, 'strip.mkv'),
-              facts,
-              plan.tile,
-              options,
-              join(staging, 'strip.jpg'),
-              limits,
-            ),
-            1,
-          );
-          outputs.push({
-            kind: 'strip',
-            file: 'strip.jpg',
-            bytes: 0,
-            contentType: 'image/jpeg',
-            ...plan.size,
-            tiles: plan.times.length,
-            times: picked.frames.map((f) => f.actual),
-          });
-        } else if (phase === 'storyboard') {
-          outputs.push(...(await makeStoryboard(facts, options, work, staging, limits, selection, ffmpeg)));
-        } else if (phase === 'poster') {
-          outputs.push(await makePoster(facts, options, work, staging, limits, selection, ffmpeg));
-        } else if (phase === 'animated') {
-          const times = animatedClipTimes(facts.duration);
-          const size = fitSize(facts, { width: Math.min(options.animatedWidth, facts.displayWidth) });
-          await selection('animated', times, 'accurate');
-          const file = `preview.${options.animatedFormat}`;
-          await ffmpeg(
-            'animated',
-            animatedArgs(
-              join(work, 'animated.mkv'),
-              facts,
-              size,
-              options.animatedFormat,
-              10,
-              join(staging, file),
-              limits,
-            ),
-            times.length,
-          );
-          outputs.push({
-            kind: 'animated',
-            file,
-            bytes: 0,
-            contentType: `image/${options.animatedFormat}`,
-            ...size,
-          });
-        }
-      });
+      outputs.push(...(await timed(phase, () => MAKERS[phase](job))));
       report(phase, 1);
     }
 
@@ -195,11 +150,13 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
   } finally {
     await video?.dispose();
     await bytes?.close();
+    // No child outlives the job, not even the version probe of a job refused at once.
+    await version;
     await rm(work, { recursive: true, force: true });
   }
 }
 
-function phaseOrder(options: GenerateOptions): Phase[] {
+function phaseOrder(options: GenerateOptions): (keyof typeof MAKERS)[] {
   return (['strip', 'storyboard', 'poster', 'animated'] as const).filter((p) => options.outputs.includes(p));
 }
 
@@ -246,103 +203,144 @@ function classifyDecodeError(error: unknown): unknown {
   return error;
 }
 
-type SelectionFn = (
-  name: string,
-  times: number[],
-  mode: GenerateOptions['mode'],
-) => Promise<{ frames: { actual: number }[] }>;
-type FfmpegFn = (
-  phase: Phase,
-  args: string[],
-  expectedFrames: number,
-  extra?: RunOptions,
-) => Promise<{ stdout: Buffer }>;
+/** What an output maker needs: the facts, the options, and the job's selection and ffmpeg runs. */
+interface JobContext {
+  facts: InputFacts;
+  options: GenerateOptions;
+  limits: Limits;
+  /** Where outputs are staged until the job commits. */
+  staging: string;
+  /** Writes a selection file for `times`; returns its path and the time of each frame it shows. */
+  select(name: string, times: number[], mode: SelectionMode): Promise<{ path: string; times: number[] }>;
+  ffmpeg(
+    phase: Phase,
+    args: string[],
+    expectedFrames: number,
+    extra?: RunOptions,
+  ): Promise<{ stdout: Buffer }>;
+}
 
-async function makeStoryboard(
-  facts: InputFacts,
-  options: GenerateOptions,
-  work: string,
-  staging: string,
-  limits: Limits,
-  selection: SelectionFn,
-  ffmpeg: FfmpegFn,
-): Promise<OutputFile[]> {
+type OutputMaker = (job: JobContext) => Promise<OutputFile[]>;
+
+const makeStrip: OutputMaker = async ({ facts, options, limits, staging, select, ffmpeg }) => {
+  const plan = planStrip(facts, options);
+  const picked = await select('strip', plan.times, options.mode);
+  await ffmpeg(
+    'strip',
+    tileSheetArgs(picked.path, facts, plan.tile, options, join(staging, 'strip.jpg'), limits),
+    1,
+  );
+  return [
+    {
+      kind: 'strip',
+      file: 'strip.jpg',
+      bytes: 0,
+      contentType: 'image/jpeg',
+      ...plan.size,
+      tiles: plan.times.length,
+      times: picked.times,
+    },
+  ];
+};
+
+const makeStoryboard: OutputMaker = async ({ facts, options, limits, staging, select, ffmpeg }) => {
   const plan = planStoryboard(facts, options);
-  const times: number[] = [];
+  const sheets: OutputFile[] = [];
   for (const [sheet, file] of plan.sheetFiles.entries()) {
     const tiles = plan.tiles.filter((t) => t.sheet === sheet);
-    const picked = await selection(
+    const picked = await select(
       `storyboard-${sheet}`,
       tiles.map((t) => t.time),
       options.mode,
     );
-    times.push(...picked.frames.map((f) => f.actual));
+    const rows = plan.sheetRows[sheet]!;
+    const spec = { cols: plan.cols, rows, padding: 0, margin: 0, color: 'black', quality: 5 };
     await ffmpeg(
       'storyboard',
-      tileSheetArgs(
-        join(work, `storyboard-${sheet}.mkv`),
-        facts,
-        plan.tile,
-        { cols: plan.cols, rows: plan.sheetRows[sheet]!, padding: 0, margin: 0, color: 'black', quality: 5 },
-        join(staging, file),
-        limits,
-      ),
+      tileSheetArgs(picked.path, facts, plan.tile, spec, join(staging, file), limits),
       1,
     );
-  }
-  await writeFile(join(staging, 'storyboard.vtt'), storyboardVtt(plan));
-  await writeFile(join(staging, 'storyboard.json'), JSON.stringify(storyboardJson(plan), null, 2) + '\n');
-  return [
-    ...plan.sheetFiles.map((file, sheet): OutputFile => ({
+    sheets.push({
       kind: 'storyboard',
       file,
       bytes: 0,
       contentType: 'image/jpeg',
       width: plan.cols * plan.tile.width,
-      height: plan.sheetRows[sheet]! * plan.tile.height,
-      tiles: plan.tiles.filter((t) => t.sheet === sheet).length,
-      times: times.filter((_, i) => plan.tiles[i]!.sheet === sheet),
-    })),
+      height: rows * plan.tile.height,
+      tiles: tiles.length,
+      times: picked.times,
+    });
+  }
+  await writeFile(join(staging, 'storyboard.vtt'), storyboardVtt(plan));
+  await writeFile(join(staging, 'storyboard.json'), JSON.stringify(storyboardJson(plan), null, 2) + '\n');
+  return [
+    ...sheets,
     { kind: 'storyboard-vtt', file: 'storyboard.vtt', bytes: 0, contentType: 'text/vtt' },
     { kind: 'storyboard-json', file: 'storyboard.json', bytes: 0, contentType: 'application/json' },
   ];
-}
+};
 
-async function makePoster(
-  facts: InputFacts,
-  options: GenerateOptions,
-  work: string,
-  staging: string,
-  limits: Limits,
-  selection: SelectionFn,
-  ffmpeg: FfmpegFn,
-): Promise<OutputFile> {
+/** Scores small grey versions of candidate frames, then renders the best one at full size. */
+const makePoster: OutputMaker = async ({ facts, options, limits, staging, select, ffmpeg }) => {
   const candidates = posterCandidateTimes(facts.duration);
   const scoringSize: Size = fitSize(facts, { width: 64 });
-  const picked = await selection('poster-candidates', candidates, options.mode);
+  const picked = await select('poster-candidates', candidates, options.mode);
   const frameBytes = scoringSize.width * scoringSize.height;
   const { stdout } = await ffmpeg(
     'poster',
-    scoringFramesArgs(join(work, 'poster-candidates.mkv'), facts, scoringSize, limits),
+    scoringFramesArgs(picked.path, facts, scoringSize, limits),
     candidates.length * 2,
-    { captureStdout: true, maxStdoutBytes: frameBytes * candidates.length * 2 },
+    {
+      captureStdout: true,
+      maxStdoutBytes: frameBytes * candidates.length * 2,
+    },
   );
   const frames: Uint8Array[] = [];
-  for (let offset = 0; offset + frameBytes <= stdout.length; offset += frameBytes)
+  for (let offset = 0; offset + frameBytes <= stdout.length; offset += frameBytes) {
     frames.push(stdout.subarray(offset, offset + frameBytes));
-  if (frames.length === 0)
+  }
+  if (frames.length === 0) {
     throw new ThumbnailerError('E_CORRUPT_VIDEO', 'No frame of the video could be decoded for the poster.');
-  const { index } = choosePoster(frames);
-  const time = picked.frames[index]?.actual ?? 0;
+  }
+  const time = picked.times[choosePoster(frames).index] ?? 0;
   const size = fitSize(facts, { width: Math.min(options.posterWidth, facts.displayWidth) });
-  await selection('poster', [time], 'accurate');
+  const chosen = await select('poster', [time], 'accurate');
   await ffmpeg(
     'poster',
-    singleFrameArgs(join(work, 'poster.mkv'), facts, size, 2, join(staging, 'poster.jpg'), limits),
+    singleFrameArgs(chosen.path, facts, size, 2, join(staging, 'poster.jpg'), limits),
     1,
   );
-  return { kind: 'poster', file: 'poster.jpg', bytes: 0, contentType: 'image/jpeg', ...size, times: [time] };
-}
+  return [
+    { kind: 'poster', file: 'poster.jpg', bytes: 0, contentType: 'image/jpeg', ...size, times: [time] },
+  ];
+};
+
+const ANIMATED_FPS = 10;
+
+const makeAnimated: OutputMaker = async ({ facts, options, limits, staging, select, ffmpeg }) => {
+  const times = animatedClipTimes(facts.duration, 6, 1, ANIMATED_FPS);
+  const size = fitSize(facts, { width: Math.min(options.animatedWidth, facts.displayWidth) });
+  const picked = await select('animated', times, 'accurate');
+  const file = `preview.${options.animatedFormat}`;
+  const args = animatedArgs(
+    picked.path,
+    facts,
+    size,
+    options.animatedFormat,
+    ANIMATED_FPS,
+    join(staging, file),
+    limits,
+  );
+  await ffmpeg('animated', args, times.length);
+  return [{ kind: 'animated', file, bytes: 0, contentType: `image/${options.animatedFormat}`, ...size }];
+};
+
+const MAKERS: Record<Exclude<Phase, 'probe' | 'manifest'>, OutputMaker> = {
+  strip: makeStrip,
+  storyboard: makeStoryboard,
+  poster: makePoster,
+  animated: makeAnimated,
+};
 
 /** Moves staged files into `outDir`, manifest last; on failure removes what it had moved. */
 async function commit(staging: string, outDir: string, files: string[]): Promise<void> {
