@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1.7
-#
 # video-thumbnailer container images. One application, two runtime targets:
 #
 #   functions (the default, last stage)  The Azure Functions host (Node.js v4 programming model) with
@@ -8,30 +6,27 @@
 #       `node /home/site/wwwroot/dist/hosts/cli/main.js worker`. linux/amd64 only: Microsoft
 #       publishes the Functions base image for amd64 alone.
 #   worker (--target worker)  The same app on the slim Node.js image, entry `thumbnailer worker`:
-#       a third of the size, no .NET host, and built for linux/amd64 and linux/arm64.
+#       much smaller, no .NET host, and built for linux/amd64 and linux/arm64.
 #
-# Every RUN step is a script that CI also runs outside Docker (scripts/build-image-steps.sh), so a
-# broken step fails CI even though CI has no Docker engine. Base images are pinned to exact
-# versions; docs/azure.md ("Base images") says how to check and refresh them, and how to add
-# @sha256 digests.
-
-ARG NODE_IMAGE=node:22.23.2-bookworm-slim
-ARG FUNCTIONS_IMAGE=mcr.microsoft.com/azure-functions/node:4.1054.250-4-node22
+# Every install and build step is a script that CI also runs outside Docker
+# (scripts/build-image-steps.sh), so a broken step fails CI even though CI has no Docker engine. Base images are pinned to exact
+# versions, written out in each FROM line so that Dependabot and scanners read them; docs/azure.md
+# ("Base images") says how to check and refresh them, and how to add @sha256 digests.
 
 # ---- build: compile, then keep production packages only ----------------------------------------
-# Runs on the build machine's own platform: its output is JavaScript plus packages without native
-# addons (scripts/image-build.sh check refuses any), so it is the same for every target platform.
-FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
+# No BuildKit-only syntax anywhere, so `az acr build` (the classic builder) builds it as well as
+# `docker buildx build`. The dependency layer is cached apart from the sources.
+FROM node:22.23.2-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/image-build.sh scripts/
-RUN --mount=type=cache,target=/root/.npm bash scripts/image-build.sh deps
+RUN bash scripts/image-build.sh deps
 COPY tsconfig.json tsconfig.build.json ./
 COPY src src
 RUN bash scripts/image-build.sh app && bash scripts/image-build.sh check
 
 # ---- worker: the built-in queue worker on the slim Node.js image ---------------------------------
-FROM ${NODE_IMAGE} AS worker
+FROM node:22.23.2-bookworm-slim AS worker
 COPY scripts/install-system-deps.sh /tmp/install-system-deps.sh
 # ffmpeg from Debian (the same script CI runs), then the unprivileged user uid/gid 1000
 # (the base image's `node` user holds that id: it makes way for `thumbnailer`).
@@ -65,7 +60,7 @@ ENTRYPOINT ["node", "/home/site/wwwroot/dist/hosts/cli/main.js"]
 CMD ["worker"]
 
 # ---- functions: the Azure Functions host with the app (default target) ----------------------------
-FROM ${FUNCTIONS_IMAGE} AS functions
+FROM mcr.microsoft.com/azure-functions/node:4.1054.250-4-node22 AS functions
 COPY scripts/install-system-deps.sh /tmp/install-system-deps.sh
 # ffmpeg from Debian (the same script CI runs); the unprivileged user; and the one folder outside
 # /tmp the host writes to: its secrets folder, where the secrets provider keeps its sentinel files

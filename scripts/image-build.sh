@@ -29,14 +29,6 @@ case "$step" in
         exit 1
       fi
     done
-    # The build stage runs on the build machine's platform and the runtime stages copy its
-    # node_modules to every target platform: that is only right while no package is native.
-    native="$(find node_modules -name '*.node' -type f)"
-    if [[ -n "$native" ]]; then
-      echo "image-build: native addons in production packages; build them per target platform instead:" >&2
-      echo "$native" >&2
-      exit 1
-    fi
     # Every compiled module imports with production packages only (dynamic imports included, since
     # their targets are modules of dist/ too). The CLI entry runs its command on import, so it is
     # started as a process instead.

@@ -128,7 +128,9 @@ describe('queue messages as the host hands them over', () => {
     await host.invoke(FUNCTION, { string: 'clips/a.mp4' }, meta('1', 'msg-a'));
     assert.ok(await blobExists('thumbnails', 'clips/a.mp4/strip.jpg'));
     assert.ok(await blobExists('thumbnails', 'clips/a.mp4/poster.jpg'));
-    const manifest = JSON.parse((await storage.blobs.readText('thumbnails', 'clips/a.mp4/manifest.json'))!) as {
+    const manifest = JSON.parse(
+      (await storage.blobs.readText('thumbnails', 'clips/a.mp4/manifest.json'))!,
+    ) as {
       input: { name: string };
       outputs: { file: string }[];
     };
@@ -141,9 +143,15 @@ describe('queue messages as the host hands them over', () => {
   });
 
   test('a JSON job arrives parsed; it is serialised back for the shared parser', async () => {
-    const body = JSON.stringify({ id: 'json-job-1', video: 'clips/b.mp4', options: { outputs: ['strip'], cols: 4, rows: 2 } });
+    const body = JSON.stringify({
+      id: 'json-job-1',
+      video: 'clips/b.mp4',
+      options: { outputs: ['strip'], cols: 4, rows: 2 },
+    });
     await host.invoke(FUNCTION, { json: body }, meta(1, 'msg-b'));
-    const manifest = JSON.parse((await storage.blobs.readText('thumbnails', 'clips/b.mp4/manifest.json'))!) as {
+    const manifest = JSON.parse(
+      (await storage.blobs.readText('thumbnails', 'clips/b.mp4/manifest.json'))!,
+    ) as {
       options: { cols: number; rows: number };
       outputs: { file: string }[];
     };
@@ -188,6 +196,10 @@ describe('queue messages as the host hands them over', () => {
     assert.equal(messageText(Buffer.from('x/y.mp4')), 'x/y.mp4');
     assert.equal(dequeueCountOf({ triggerMetadata: { dequeueCount: '3' } }), 3);
     assert.equal(dequeueCountOf({ triggerMetadata: { dequeueCount: 2 } }), 2);
+    assert.equal(
+      dequeueCountOf({ triggerMetadata: { dequeueCount: { low: 4, high: 0, unsigned: false } } }),
+      4,
+    );
     assert.equal(dequeueCountOf({ triggerMetadata: {} }), 1);
   });
 });
@@ -202,7 +214,11 @@ describe('failures: transient ones are retried by the host, permanent ones are n
   });
 
   test('a job for a missing blob is recorded as failed and poisoned on its first delivery', async () => {
-    await host.invoke(FUNCTION, { json: JSON.stringify({ id: 'job-missing', video: 'clips/missing.mp4' }) }, meta(1, 'msg-m'));
+    await host.invoke(
+      FUNCTION,
+      { json: JSON.stringify({ id: 'job-missing', video: 'clips/missing.mp4' }) },
+      meta(1, 'msg-m'),
+    );
     const job = await storage.jobs.get('job-missing');
     assert.equal(job?.status, 'failed');
     assert.equal(job?.error?.code, 'E_BLOB_NOT_FOUND');
@@ -269,11 +285,21 @@ describe('POST /api/jobs', () => {
   };
 
   test('queues a valid JSON job (202), which the queue function then completes', async () => {
-    const res = await post(JSON.stringify({ id: 'api-job-1', video: 'clips/c.mp4', options: { outputs: ['strip', 'poster'] } }));
+    const res = await post(
+      JSON.stringify({ id: 'api-job-1', video: 'clips/c.mp4', options: { outputs: ['strip', 'poster'] } }),
+    );
     assert.equal(res.status, 202);
     assert.deepEqual(
       { ...(res.body as Record<string, unknown>), createdAt: undefined, updatedAt: undefined },
-      { id: 'api-job-1', video: 'clips/c.mp4', status: 'queued', progress: 0, attempts: 0, createdAt: undefined, updatedAt: undefined },
+      {
+        id: 'api-job-1',
+        video: 'clips/c.mp4',
+        status: 'queued',
+        progress: 0,
+        attempts: 0,
+        createdAt: undefined,
+        updatedAt: undefined,
+      },
     );
     assert.equal(res.headers.location, '/api/jobs/api-job-1');
     assert.equal((await storage.jobs.get('api-job-1'))?.status, 'queued');
@@ -314,7 +340,8 @@ describe('POST /api/jobs', () => {
 });
 
 describe('host.json', () => {
-  const hostJson = async () => JSON.parse(await readFile(join(ROOT, 'host.json'), 'utf8')) as Record<string, unknown>;
+  const hostJson = async () =>
+    JSON.parse(await readFile(join(ROOT, 'host.json'), 'utf8')) as Record<string, unknown>;
 
   test('has the settings docs/azure.md explains', async () => {
     const h = (await hostJson()) as {
@@ -325,7 +352,10 @@ describe('host.json', () => {
       extensions: { queues: Record<string, unknown>; http: { routePrefix: string } };
     };
     assert.equal(h.version, '2.0');
-    assert.deepEqual(h.extensionBundle, { id: 'Microsoft.Azure.Functions.ExtensionBundle', version: '[4.*, 5.0.0)' });
+    assert.deepEqual(h.extensionBundle, {
+      id: 'Microsoft.Azure.Functions.ExtensionBundle',
+      version: '[4.*, 5.0.0)',
+    });
     assert.equal(h.functionTimeout, '01:00:00');
     assert.equal(h.concurrency.dynamicConcurrencyEnabled, false);
     assert.deepEqual(h.extensions.queues, {
@@ -338,8 +368,11 @@ describe('host.json', () => {
     });
     assert.equal(h.extensions.http.routePrefix, 'api');
     const docs = await readFile(join(ROOT, 'docs', 'azure.md'), 'utf8');
-    for (const [key, value] of Object.entries({ ...h.extensions.queues, functionTimeout: h.functionTimeout })) {
-      assert.ok(docs.includes(`\`${key}\``), `docs/azure.md explains ${key}`);
+    for (const [key, value] of Object.entries({
+      ...h.extensions.queues,
+      functionTimeout: h.functionTimeout,
+    })) {
+      assert.match(docs, new RegExp(`\`(extensions\\.queues\\.)?${key}\``), `docs/azure.md explains ${key}`);
       assert.ok(docs.includes(String(value)), `docs/azure.md gives ${key}'s value ${String(value)}`);
     }
   });
@@ -358,7 +391,10 @@ describe('host.json', () => {
     assert.throws(() => parseTimeSpan('10 minutes'));
     const overridden = hostConfigFrom(
       { functionTimeout: '00:05:00', extensions: { queues: { maxDequeueCount: 5 } } },
-      { AzureFunctionsJobHost__functionTimeout: '-1', AzureFunctionsJobHost__extensions__queues__maxDequeueCount: '3' },
+      {
+        AzureFunctionsJobHost__functionTimeout: '-1',
+        AzureFunctionsJobHost__extensions__queues__maxDequeueCount: '3',
+      },
     );
     assert.deepEqual(overridden, { maxDequeueCount: 3, functionTimeoutMs: undefined });
     assert.deepEqual(hostConfigFrom({}, {}), { maxDequeueCount: 5, functionTimeoutMs: 30 * 60_000 });

@@ -34,7 +34,11 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
       req.resume();
       const body =
         '<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code><Message>The server is busy (test fault).</Message></Error>';
-      res.writeHead(503, { 'content-type': 'application/xml', 'x-ms-error-code': 'ServerBusy', 'content-length': Buffer.byteLength(body) });
+      res.writeHead(503, {
+        'content-type': 'application/xml',
+        'x-ms-error-code': 'ServerBusy',
+        'content-length': Buffer.byteLength(body),
+      });
       res.end(body);
       return;
     }

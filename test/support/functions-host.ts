@@ -45,7 +45,11 @@ export interface RegisteredFunction {
 
 interface CoreInvocationModel {
   getArguments(): Promise<{ context: unknown; inputs: unknown[] }>;
-  invokeFunction(context: unknown, inputs: unknown[], callback: (...args: unknown[]) => unknown): Promise<unknown>;
+  invokeFunction(
+    context: unknown,
+    inputs: unknown[],
+    callback: (...args: unknown[]) => unknown,
+  ): Promise<unknown>;
   getResponse(context: unknown, result: unknown): Promise<{ returnValue?: unknown; outputData?: unknown[] }>;
 }
 
@@ -94,7 +98,10 @@ export class FakeFunctionsHost {
       this.programmingModel = model;
     },
     getProgrammingModel: () => this.programmingModel,
-    registerFunction: (metadata: RegisteredFunction['metadata'], callback: RegisteredFunction['callback']) => {
+    registerFunction: (
+      metadata: RegisteredFunction['metadata'],
+      callback: RegisteredFunction['callback'],
+    ) => {
       if (this.functions.has(metadata.name)) throw new Error(`function ${metadata.name} registered twice`);
       this.functions.set(metadata.name, { metadata, callback });
       return new Disposable(() => this.functions.delete(metadata.name));
@@ -191,13 +198,22 @@ export class FakeFunctionsHost {
 }
 
 /** An HTTP response as the host receives it, decoded. */
-export function httpResponseOf(returnValue: unknown): { status: number; headers: Record<string, string>; body: unknown } {
-  const http = (returnValue as { http?: { statusCode?: string; headers?: Record<string, string>; body?: unknown } })
-    ?.http;
+export function httpResponseOf(returnValue: unknown): {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+} {
+  const http = (
+    returnValue as { http?: { statusCode?: string; headers?: Record<string, string>; body?: unknown } }
+  )?.http;
   if (!http) throw new Error(`not an HTTP response: ${JSON.stringify(returnValue)}`);
   const body = http.body as { bytes?: Uint8Array; string?: string } | undefined;
   const text = body?.bytes ? Buffer.from(body.bytes).toString('utf8') : (body?.string ?? '');
-  return { status: Number(http.statusCode), headers: http.headers ?? {}, body: text ? (JSON.parse(text) as unknown) : undefined };
+  return {
+    status: Number(http.statusCode),
+    headers: http.headers ?? {},
+    body: text ? (JSON.parse(text) as unknown) : undefined,
+  };
 }
 
 /**
@@ -228,10 +244,15 @@ export async function buildScriptRoot(): Promise<{ root: string; remove: () => P
     );
     const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
     try {
-      await run(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
+      await run(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], {
+        cwd: root,
+        maxBuffer: 16 * 1024 * 1024,
+      });
     } catch (error) {
       const e = error as { stdout?: string; stderr?: string };
-      throw new Error(`tsc failed for the function app:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+      throw new Error(`tsc failed for the function app:\n${e.stdout ?? ''}${e.stderr ?? ''}`, {
+        cause: error,
+      });
     }
     return { root, remove: () => rm(root, { recursive: true, force: true }) };
   } catch (error) {

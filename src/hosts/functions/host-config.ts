@@ -60,11 +60,15 @@ export function hostConfigFrom(hostJson: unknown, env: NodeJS.ProcessEnv = proce
   const rawCount = override(env, 'extensions__queues__maxDequeueCount') ?? field(queues, 'maxDequeueCount');
   const count = rawCount === undefined ? HOST_DEFAULTS.maxDequeueCount : Number(rawCount);
   if (!Number.isInteger(count) || count < 1) {
-    throw new Error(`host.json extensions.queues.maxDequeueCount must be a positive whole number, not ${String(rawCount)}`);
+    throw new Error(
+      `host.json extensions.queues.maxDequeueCount must be a positive whole number, not ${String(rawCount)}`,
+    );
   }
   const rawTimeout = override(env, 'functionTimeout') ?? field(hostJson, 'functionTimeout');
   const functionTimeoutMs =
-    rawTimeout === undefined || rawTimeout === null ? HOST_DEFAULTS.functionTimeoutMs : parseTimeSpan(String(rawTimeout));
+    rawTimeout === undefined || rawTimeout === null
+      ? HOST_DEFAULTS.functionTimeoutMs
+      : parseTimeSpan(String(rawTimeout));
   return { maxDequeueCount: count, functionTimeoutMs };
 }
 
@@ -75,7 +79,10 @@ export function hostConfigFrom(hostJson: unknown, env: NodeJS.ProcessEnv = proce
 export const SCRIPT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /** Reads `<root>/host.json`; a missing file means the host's defaults. */
-export function readHostConfig(root: string = SCRIPT_ROOT, env: NodeJS.ProcessEnv = process.env): HostQueueConfig {
+export function readHostConfig(
+  root: string = SCRIPT_ROOT,
+  env: NodeJS.ProcessEnv = process.env,
+): HostQueueConfig {
   let text: string;
   try {
     text = readFileSync(join(root, 'host.json'), 'utf8');

@@ -57,13 +57,20 @@ export async function submitJob(request: HttpRequest, context: InvocationContext
     const { settings, storage } = rt;
     if (settings.apiToken && !tokenMatches(request.headers.get('authorization'), settings.apiToken)) {
       return {
-        ...errorResponse(401, 'E_UNAUTHORIZED', 'This API needs Authorization: Bearer <THUMBNAILER_API_TOKEN>'),
+        ...errorResponse(
+          401,
+          'E_UNAUTHORIZED',
+          'This API needs Authorization: Bearer <THUMBNAILER_API_TOKEN>',
+        ),
         headers: { 'www-authenticate': 'Bearer' },
       };
     }
     const text = (await readBody(request)).trim();
     if (!text.startsWith('{')) {
-      throw new ThumbnailerError('E_MESSAGE_INVALID', 'The body must be a JSON job: {"id"?, "video", "options"?}');
+      throw new ThumbnailerError(
+        'E_MESSAGE_INVALID',
+        'The body must be a JSON job: {"id"?, "video", "options"?}',
+      );
     }
     const parsed = parseMessage(text, {
       videoContainer: settings.videoContainer,
@@ -71,7 +78,10 @@ export async function submitJob(request: HttpRequest, context: InvocationContext
       accountName: storage.accountName,
     });
     if (parsed.kind !== 'job' || parsed.form !== 'json') {
-      throw new ThumbnailerError('E_MESSAGE_INVALID', 'The body must be a JSON job: {"id"?, "video", "options"?}');
+      throw new ThumbnailerError(
+        'E_MESSAGE_INVALID',
+        'The body must be a JSON job: {"id"?, "video", "options"?}',
+      );
     }
     // Refused before anything is queued; the job handler applies the same schema again.
     parseGenerateOptions({ ...(settings.layout ? { layout: settings.layout } : {}), ...parsed.options });
@@ -91,7 +101,11 @@ export async function submitJob(request: HttpRequest, context: InvocationContext
       updatedAt: now,
     };
     await storage.jobs.update(id, { ...record, error: undefined });
-    const body = JSON.stringify({ id, video: parsed.video, ...(parsed.options ? { options: parsed.options } : {}) });
+    const body = JSON.stringify({
+      id,
+      video: parsed.video,
+      ...(parsed.options ? { options: parsed.options } : {}),
+    });
     // Base64, what the Functions host and SDKs write by default; the parser reads either form.
     await storage.queue.send(body);
     context.info(`queued job ${id} for ${parsed.video}`);

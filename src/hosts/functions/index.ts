@@ -32,12 +32,17 @@ app.hook.appStart(async () => {
     try {
       const { resolveBinaries } = await import('../../engine/binaries.js');
       const binaries = resolveBinaries();
-      rt.logger.info({ ffmpeg: binaries.ffmpeg, source: binaries.source, queue: rt.settings.queueName }, 'functions app started');
+      rt.logger.info(
+        { ffmpeg: binaries.ffmpeg, source: binaries.source, queue: rt.settings.queueName },
+        'functions app started',
+      );
     } catch (error) {
       rt.logger.error({ err: error }, error instanceof Error ? error.message : String(error));
     }
   } catch (error) {
-    console.error(`thumbnailer: the function app cannot start: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(
+      `thumbnailer: the function app cannot start: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 });
 

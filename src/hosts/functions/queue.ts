@@ -1,6 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
 import { ThumbnailerError } from '../../errors.js';
-import { handleMessage, poisonBody, type JobInfo, type JobMessage } from '../worker/job.js';
+import { handleMessage, poisonBody, type Decision, type JobInfo, type JobMessage } from '../worker/job.js';
 import { ensureResources, getRuntime, invocationDeps } from './runtime.js';
 
 /**
@@ -34,10 +34,22 @@ export function messageText(value: unknown): string {
   return JSON.stringify(value) ?? '';
 }
 
-/** `triggerMetadata.dequeueCount` arrives as a number or a numeric string; 1 when absent. */
+/**
+ * `triggerMetadata.dequeueCount`: a 64-bit integer in the RPC message, so it may arrive as a
+ * number, a numeric string or a protobuf Long (`{ low, high }`) depending on the worker; 1 when
+ * absent or unreadable.
+ */
 export function dequeueCountOf(context: Pick<InvocationContext, 'triggerMetadata'>): number {
   const raw = context.triggerMetadata?.dequeueCount;
-  const n = typeof raw === 'number' ? raw : typeof raw === 'string' || typeof raw === 'bigint' ? Number(raw) : NaN;
+  let n = NaN;
+  if (typeof raw === 'number') n = raw;
+  else if (typeof raw === 'string' || typeof raw === 'bigint') n = Number(raw);
+  else if (raw && typeof raw === 'object') {
+    const long = raw as { low?: unknown; high?: unknown; toNumber?: unknown };
+    if (typeof long.toNumber === 'function') n = Number((long.toNumber as () => number).call(raw));
+    else if (typeof long.low === 'number' && typeof long.high === 'number')
+      n = long.high * 2 ** 32 + (long.low >>> 0);
+  }
   return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
@@ -56,17 +68,22 @@ export async function processQueueMessage(queueItem: unknown, context: Invocatio
   const controller = new AbortController();
   const limitMs = Math.min(
     rt.settings.worker.jobTimeoutMs,
-    rt.host.functionTimeoutMs === undefined ? Infinity : Math.max(1000, rt.host.functionTimeoutMs - TIMEOUT_MARGIN_MS),
+    rt.host.functionTimeoutMs === undefined
+      ? Infinity
+      : Math.max(1000, rt.host.functionTimeoutMs - TIMEOUT_MARGIN_MS),
   );
   const timer = setTimeout(() => {
     controller.abort(
-      new ThumbnailerError('E_LIMIT_EXCEEDED', `The job exceeded its time limit of ${Math.round(limitMs / 1000)} s`),
+      new ThumbnailerError(
+        'E_LIMIT_EXCEEDED',
+        `The job exceeded its time limit of ${Math.round(limitMs / 1000)} s`,
+      ),
     );
   }, limitMs);
   timer.unref();
   inFlight.add(controller);
   const info: JobInfo = {};
-  let decision;
+  let decision: Decision;
   try {
     decision = await handleMessage(message, deps, { signal: controller.signal, info });
   } finally {
@@ -93,7 +110,9 @@ export async function processQueueMessage(queueItem: unknown, context: Invocatio
       const error = decision.error;
       // If this write fails, throwing hands the message back to the host, whose own poison
       // handling still applies on the last delivery.
-      await rt.storage.poison.send(poisonBody(message, error.toJSON(), decision.info), { timeToLiveSeconds: -1 });
+      await rt.storage.poison.send(poisonBody(message, error.toJSON(), decision.info), {
+        timeToLiveSeconds: -1,
+      });
       log.error(
         { jobId: decision.info.jobId, video: decision.info.video, code: error.code, reason: error.message },
         'message sent to the poison queue',
@@ -106,6 +125,8 @@ export async function processQueueMessage(queueItem: unknown, context: Invocatio
 /** appTerminate: stop ffmpeg and clean up; the host redelivers the messages. */
 export function cancelInFlight(): void {
   for (const controller of inFlight) {
-    controller.abort(new ThumbnailerError('E_CANCELED', 'The Functions worker is shutting down; the job was released'));
+    controller.abort(
+      new ThumbnailerError('E_CANCELED', 'The Functions worker is shutting down; the job was released'),
+    );
   }
 }

@@ -43,7 +43,10 @@ async function create(): Promise<FunctionsRuntime> {
     );
   }
   const logger = createLogger({ level: settings.logLevel, base: { host: 'functions', pid: process.pid } });
-  const [storage, { generate }] = await Promise.all([createStorage(settings), import('../../engine/generate.js')]);
+  const [storage, { generate }] = await Promise.all([
+    createStorage(settings),
+    import('../../engine/generate.js'),
+  ]);
   return { settings, storage, host: readHostConfig(), generate, logger };
 }
 
@@ -57,13 +60,13 @@ export function getRuntime(): Promise<FunctionsRuntime> {
 }
 
 /**
- * Creates the containers, queues and table when missing, once per process. Best effort: with
- * identity-based access the roles may allow data access but not creation, and the resources
- * usually exist already (the deployment docs create them), so a failure is logged, not fatal.
+ * Creates the containers, queues and table when missing, once per process. Best effort, and not
+ * retried: with identity-based access the roles may allow data access but not creation, and the
+ * resources usually exist already (docs/azure.md creates them), so a failure is logged, not fatal;
+ * a job that then misses a container fails with a clear storage error of its own.
  */
 export function ensureResources(rt: FunctionsRuntime): Promise<void> {
   ensured ??= rt.storage.ensure().catch((error: unknown) => {
-    ensured = undefined;
     rt.logger.warn({ err: error }, 'could not create the containers, queues or table; assuming they exist');
   });
   return ensured;
@@ -81,7 +84,9 @@ const LEVELS: [number, 'error' | 'warn' | 'info' | 'debug' | 'trace'][] = [
  * A pino destination writing each JSON line through the invocation's context, so the shared job
  * code's structured logs reach Application Insights correlated with the invocation.
  */
-export function contextDestination(context: Pick<InvocationContext, 'error' | 'warn' | 'info' | 'debug' | 'trace'>): DestinationStream {
+export function contextDestination(
+  context: Pick<InvocationContext, 'error' | 'warn' | 'info' | 'debug' | 'trace'>,
+): DestinationStream {
   return {
     write(line: string) {
       const level = Number(/"level":(\d+)/.exec(line)?.[1] ?? 30);
