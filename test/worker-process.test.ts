@@ -5,6 +5,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from '../src/adapters/emulator.js';
 import { createStorage, type Storage } from '../src/adapters/storage.js';
 import { generate } from '../src/engine/generate.js';
 import type { Manifest } from '../src/engine/types.js';
@@ -60,6 +61,8 @@ async function setup(): Promise<Setup> {
     THUMBNAILER_POLL_INTERVAL_MS: '100',
     THUMBNAILER_RETRY_BASE_MS: '0',
     THUMBNAILER_LOG_LEVEL: 'info',
+    // Each worker's health server on a free port of its own.
+    THUMBNAILER_PORT: '0',
   };
   return {
     storage,
@@ -114,6 +117,24 @@ async function manifestOf(storage: Storage): Promise<Manifest | undefined> {
 }
 
 describe('worker processes', () => {
+  test('a worker serves /healthz, /readyz and /metrics for its probes, and stops on SIGTERM', async () => {
+    const { env } = await setup();
+    const port = await freePort();
+    const worker = startWorker(env, { THUMBNAILER_PORT: String(port) });
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor(
+      'health server',
+      async () => (await fetch(`${base}/healthz`).catch(() => undefined))?.ok,
+      30_000,
+      100,
+    );
+    const ready = (await (await fetch(`${base}/readyz`)).json()) as { status: string };
+    assert.equal(ready.status, 'ready');
+    assert.match(await (await fetch(`${base}/metrics`)).text(), /thumbnailer_jobs_total/);
+    worker.child.kill('SIGTERM');
+    assert.deepEqual(await worker.exit, { code: 0, signal: null });
+  });
+
   test('a worker killed with SIGKILL mid-job has its job completed by another worker, with identical outputs', async () => {
     const { storage, env, tempDir } = await setup();
     await queueJob(storage, 'crash-job');

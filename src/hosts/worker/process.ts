@@ -2,6 +2,7 @@ import type { Settings } from '../../config.js';
 import { ThumbnailerError } from '../../errors.js';
 import type { Logger } from './logger.js';
 import { createLogger } from './logger.js';
+import { startHealthServer } from './health.js';
 import { createWorkerRuntime, type WorkerRuntime } from './runtime.js';
 import type { Worker } from './worker.js';
 
@@ -11,6 +12,8 @@ export interface RunWorkerOptions {
   logger?: Logger;
   /** Resolves when the process should stop (signals by default). */
   signal?: AbortSignal;
+  /** Serve /healthz, /readyz and /metrics on the settings' host and port (default true). */
+  http?: boolean;
 }
 
 /** Log lines for the worker's events that job.ts does not already write. */
@@ -101,6 +104,7 @@ export async function runWorker(settings: Settings, options: RunWorkerOptions = 
     if (stopping.signal.aborted) void worker.close();
     stopping.signal.addEventListener('abort', () => void worker.close(), { once: true });
     if (options.once) {
+      // One message, then exit: a ScaledJob's pod needs no probes.
       const decision = await worker.runOnce(options.onceWaitMs ?? 30_000);
       if (!decision) logger.info('no message arrived; exiting');
       await worker.close();
@@ -114,8 +118,10 @@ export async function runWorker(settings: Settings, options: RunWorkerOptions = 
       },
       'worker started',
     );
+    const health = options.http === false ? undefined : await startHealthServer(runtime, settings, logger);
     worker.start();
     await closed;
+    await health?.close();
     logger.info('worker stopped');
     return 0;
   } finally {

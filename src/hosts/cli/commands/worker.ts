@@ -8,7 +8,8 @@ export function register(program: Command): void {
       .description('run the queue worker alone: take messages, make thumbnails, write them to Blob storage')
       .option('--concurrency <n>', 'jobs at a time (default: THUMBNAILER_CONCURRENCY or 2)', positiveInt)
       .option('--once', 'take one message, finish it and exit (KEDA ScaledJob)')
-      .option('--wait <seconds>', 'with --once: how long to wait for a message (default 30)', positiveInt),
+      .option('--wait <seconds>', 'with --once: how long to wait for a message (default 30)', positiveInt)
+      .option('--no-http', 'do not serve /healthz, /readyz and /metrics on THUMBNAILER_PORT'),
   ).action(async (flags: Record<string, unknown>) => {
     const settings = await settingsFromFlags(flags, {
       worker: flags.concurrency ? { concurrency: flags.concurrency as number } : undefined,
@@ -18,6 +19,7 @@ export function register(program: Command): void {
     const code = await runWorker(settings, {
       once: Boolean(flags.once),
       onceWaitMs: ((flags.wait as number | undefined) ?? 30) * 1000,
+      http: flags.http !== false,
     });
     process.exitCode = code;
   });

@@ -1,0 +1,39 @@
+import type { Settings } from '../../config.js';
+import type { Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import type { WorkerRuntime } from './runtime.js';
+
+/**
+ * `/healthz`, `/readyz` and `/metrics` for a worker on its own (the probes of a Kubernetes pod or an
+ * image HEALTHCHECK). A port already taken is reported and the worker goes on without them: a
+ * health server must never be the reason jobs stop.
+ */
+export async function startHealthServer(
+  runtime: WorkerRuntime,
+  settings: Pick<Settings, 'host' | 'port'>,
+  logger: Logger,
+): Promise<{ close(): Promise<void> } | undefined> {
+  const { worker, storage } = runtime;
+  const metrics = createMetrics({
+    worker,
+    queueDepth: async () => ({ queue: await storage.queue.depth(), poison: await storage.poison.depth() }),
+  });
+  const [{ buildApp }, { listen }, { readinessChecks }] = await Promise.all([
+    import('../http/app.js'),
+    import('../http/server.js'),
+    import('../http/readiness.js'),
+  ]);
+  const app = buildApp({ registry: metrics.registry, readiness: readinessChecks(storage) });
+  try {
+    const address = await listen(app, { host: settings.host, port: settings.port });
+    logger.info({ address }, 'health and metrics served: /healthz /readyz /metrics');
+    return { close: () => app.close() };
+  } catch (error) {
+    logger.warn(
+      { err: error, port: settings.port },
+      'health server not started; the worker goes on without it',
+    );
+    await app.close();
+    return undefined;
+  }
+}
