@@ -356,7 +356,13 @@ describe('deploy kubernetes: hardened pods sized for ffmpeg', () => {
       const volume = spec.volumes?.find((v) => v.name === 'tmp');
       assert.ok(volume?.emptyDir?.sizeLimit, 'emptyDir with a sizeLimit');
       assert.ok(quantity(volume.emptyDir.sizeLimit) >= 1024 ** 3);
-      assert.deepEqual(container.volumeMounts, [{ name: 'tmp', mountPath: '/tmp' }]);
+      // Writable places: a size-limited emptyDir on /tmp, and for the Functions host its key folder.
+      const mounts = [{ name: 'tmp', mountPath: '/tmp' }];
+      if (options.host === 'functions')
+        mounts.push({ name: 'functions-secrets', mountPath: '/azure-functions-host/Secrets' });
+      assert.deepEqual(container.volumeMounts, mounts);
+      for (const v of spec.volumes ?? [])
+        assert.ok(v.emptyDir?.sizeLimit, `${v.name}: emptyDir with a sizeLimit`);
       assert.equal(env(container, 'TMPDIR')?.value, '/tmp');
 
       // SIGTERM drains; SIGKILL comes only after the worker's grace period.

@@ -214,7 +214,13 @@ function container(o: DeployOptions): Container {
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     },
-    volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+    volumeMounts: [
+      { name: 'tmp', mountPath: '/tmp' },
+      // The Functions host writes its keys here; with a read-only root it needs a volume of its own.
+      ...(o.host === 'functions'
+        ? [{ name: 'functions-secrets', mountPath: '/azure-functions-host/Secrets' }]
+        : []),
+    ],
     ...probes,
   };
 }
@@ -249,7 +255,10 @@ function podSpec(o: DeployOptions): PodSpec {
     ...scheduling(o),
     ...(o.scaledJob ? { restartPolicy: 'Never' } : {}),
     containers: [container(o)],
-    volumes: [{ name: 'tmp', emptyDir: { sizeLimit: sizing(o).tmpSizeLimit } }],
+    volumes: [
+      { name: 'tmp', emptyDir: { sizeLimit: sizing(o).tmpSizeLimit } },
+      ...(o.host === 'functions' ? [{ name: 'functions-secrets', emptyDir: { sizeLimit: '16Mi' } }] : []),
+    ],
   };
 }
 
