@@ -113,12 +113,7 @@ export class FrameIndex {
         const candidates = [key, next]
           .filter((p): p is EncodedPacket => p !== null && !usedKeys.has(p.sequenceNumber))
           .filter((p) => Math.abs(p.timestamp - absolute) <= tolerance)
-          // A keyframe another output already read costs nothing: prefer it, then the nearest.
-          .sort(
-            (a, b) =>
-              Number(this.keyCache.has(b.sequenceNumber)) - Number(this.keyCache.has(a.sequenceNumber)) ||
-              Math.abs(a.timestamp - absolute) - Math.abs(b.timestamp - absolute),
-          );
+          .sort((a, b) => Math.abs(a.timestamp - absolute) - Math.abs(b.timestamp - absolute));
         if (candidates[0]) {
           chosen = candidates[0];
           keyframeOnly = true;
