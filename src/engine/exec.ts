@@ -182,17 +182,3 @@ export function runFfprobe(args: string[], options: RunOptions = {}): Promise<Ru
     ...options,
   });
 }
-
-let versionCache: string | undefined;
-
-/** First line of `ffmpeg -version`, e.g. "ffmpeg version 5.1.6-0+deb12u1". */
-export async function ffmpegVersion(): Promise<string> {
-  if (versionCache) return versionCache;
-  const { stdout } = await runTool('ffmpeg', ['-hide_banner', '-version'], {
-    captureStdout: true,
-    timeoutMs: 15_000,
-  });
-  const first = stdout.toString('utf8').split('\n')[0] ?? '';
-  versionCache = first.replace(/\s+Copyright.*$/, '').trim();
-  return versionCache;
-}

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ThumbnailerError } from '../errors.js';
 import { animatedArgs, scoringFramesArgs, singleFrameArgs, tileSheetArgs } from './compose.js';
-import { ffmpegVersion, runFfmpeg, type RunOptions } from './exec.js';
+import { runFfmpeg, type RunOptions } from './exec.js';
 import { DEFAULT_LIMITS, parseGenerateOptions, type GenerateOptions, type Limits } from './options.js';
 import {
   animatedClipTimes,
@@ -74,8 +74,6 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
     }
   };
 
-  // Asked for now, needed only in the manifest: its process start overlaps the job's work.
-  const version = ffmpegVersion().catch(() => 'unknown');
   let video: OpenVideo | undefined;
   let bytes: ByteSource | undefined;
   try {
@@ -102,7 +100,7 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
         runFfmpeg(args, {
           signal,
           timeoutMs: limits.ffmpegTimeoutMs,
-          stallTimeoutMs: 120_000,
+          stallTimeoutMs: limits.ffmpegStallTimeoutMs,
           onFrames: (frames) => report(phase, frames / Math.max(1, expectedFrames)),
           ...extra,
         }).catch((error: unknown) => {
@@ -128,7 +126,7 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
       bytesRead: bytes.bytesRead(),
       outputs,
       timings,
-      ffmpeg: { version: await version },
+      ffmpeg: { version: video.ffmpegVersion },
       generatedAt: new Date().toISOString(),
     };
     throwIfAborted(signal);
@@ -150,8 +148,6 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
   } finally {
     await video?.dispose();
     await bytes?.close();
-    // No child outlives the job, not even the version probe of a job refused at once.
-    await version;
     await rm(work, { recursive: true, force: true });
   }
 }

@@ -24,6 +24,8 @@ export interface ProbeStream {
 }
 
 export interface ProbeResult {
+  /** The ffprobe build that answered (the same libraries as the ffmpeg next to it). */
+  program_version?: { version?: string };
   streams: ProbeStream[];
   format?: { duration?: string; format_name?: string; size?: string };
 }
@@ -43,6 +45,7 @@ export async function ffprobeFile(path: string, demuxer: string, signal?: AbortS
       demuxer,
       '-show_streams',
       '-show_format',
+      '-show_program_version',
       '-of',
       'json',
       'file:' + path,

@@ -21,6 +21,7 @@ import {
   isInterlaced,
   normaliseRotation,
   videoStream,
+  type ProbeResult,
 } from './probe.js';
 import { FrameIndex } from './selection.js';
 import { SNIFF_BYTES, sniffContainer, type Container } from './sniff.js';
@@ -37,6 +38,8 @@ export interface OpenVideo {
   facts: InputFacts;
   index: FrameIndex;
   route: Manifest['route'];
+  /** Version of the ffmpeg libraries, from the probe (no process of its own). */
+  ffmpegVersion: string;
   dispose(): Promise<void>;
 }
 
@@ -99,7 +102,8 @@ async function openIndexed(
     // One keyframe through ffprobe tells what the bitstream says: field order, pixel format, colour.
     const samplePath = join(context.work, 'probe-sample.mkv');
     await index.write(samplePath, [0], 'fast', context.signal);
-    const sample = videoStream(await ffprobeFile(samplePath, 'matroska', context.signal));
+    const sampleProbe = await ffprobeFile(samplePath, 'matroska', context.signal);
+    const sample = videoStream(sampleProbe);
     const colour = await track.getColorSpace();
     const rotation = normaliseRotation(track.rotation);
     const par = track.pixelAspectRatio;
@@ -133,7 +137,7 @@ async function openIndexed(
       interlaced: isInterlaced(sample),
       hasAudio: (await input.getAudioTracks()).length > 0,
     };
-    return { facts, index, route: 'index', dispose };
+    return { facts, index, route: 'index', ffmpegVersion: versionOf(sampleProbe), dispose };
   } catch (error) {
     await dispose();
     if (ThumbnailerError.is(error) && error.code !== 'E_CORRUPT_VIDEO' && error.code !== 'E_FFMPEG_FAILED')
@@ -181,7 +185,7 @@ async function openThroughProxy(
   await runFfmpeg(args, {
     signal: context.signal,
     timeoutMs: context.limits.ffmpegTimeoutMs,
-    stallTimeoutMs: 120_000,
+    stallTimeoutMs: context.limits.ffmpegStallTimeoutMs,
   }).catch((error: unknown) => {
     if (ThumbnailerError.is(error) && error.code === 'E_FFMPEG_FAILED') {
       throw new ThumbnailerError(
@@ -208,8 +212,11 @@ async function openThroughProxy(
     facts,
     index: new FrameIndex(track, start),
     route: copyable ? 'remux' : 'transcode',
+    ffmpegVersion: versionOf(probe),
     dispose: async () => input.dispose(),
   };
 }
 
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
+
+const versionOf = (probe: ProbeResult) => `ffmpeg version ${probe.program_version?.version ?? 'unknown'}`;
