@@ -74,6 +74,8 @@ export interface Limits {
   maxPixels: number;
   /** Wall-clock limit of one ffmpeg run; a run that keeps making progress is not the concern here. */
   ffmpegTimeoutMs: number;
+  /** Stop an ffmpeg run that reports nothing for this long (a hung decoder or input). */
+  ffmpegStallTimeoutMs: number;
   /** Wall-clock limit of a whole job. */
   jobTimeoutMs: number;
 }
@@ -83,5 +85,6 @@ export const DEFAULT_LIMITS: Limits = {
   maxDurationSeconds: 24 * 3600,
   maxPixels: 8192 * 8192,
   ffmpegTimeoutMs: 10 * 60_000,
+  ffmpegStallTimeoutMs: 120_000,
   jobTimeoutMs: 60 * 60_000,
 };

@@ -29,7 +29,8 @@ export function sniffContainer(head: Uint8Array, totalSize: number): Container {
     throw new ThumbnailerError('E_INPUT_EMPTY', 'The input is empty (0 bytes).');
   }
   const text = ascii(head, 0, Math.min(head.length, 64))
-    .replace(/^\uFEFF/, '')
+    // A byte order mark, read here byte by byte (EF BB BF), or already decoded.
+    .replace(/^(?:\uFEFF|\u00EF\u00BB\u00BF)/, '')
     .trimStart();
   if (/^#EXTM3U|^#EXT-X-|^ffconcat|^file\s+'|^<\?xml|^<MPD|^<smil|^\[playlist\]/i.test(text)) {
     throw new ThumbnailerError(
