@@ -59,6 +59,10 @@ export interface WorkerSettings {
   shutdownGraceMs: number;
   /** Wall-clock cap of one job. */
   jobTimeoutMs: number;
+  /** Wall-clock cap of one ffmpeg run (the engine's `limits.ffmpegTimeoutMs`); engine default when unset. */
+  ffmpegTimeoutMs?: number;
+  /** An ffmpeg run silent for this long is killed (`limits.ffmpegStallTimeoutMs`); engine default when unset. */
+  ffmpegStallTimeoutMs?: number;
   /** Parent of each job's temporary folder. */
   tempDir: string;
 }
@@ -74,6 +78,8 @@ export interface Settings {
   port: number;
   host: string;
   apiToken?: string;
+  /** Largest video `POST /api/videos` accepts (THUMBNAILER_MAX_UPLOAD_BYTES). */
+  maxUploadBytes: number;
   /** Environment default for the `layout` job option. */
   layout?: 'default' | 'seed';
   logLevel: string;
@@ -89,6 +95,7 @@ export interface SettingsOverrides {
   port?: number;
   host?: string;
   apiToken?: string;
+  maxUploadBytes?: number;
   layout?: 'default' | 'seed';
   logLevel?: string;
   worker?: Partial<WorkerSettings>;
@@ -120,6 +127,7 @@ const schema = z.object({
   THUMBNAILER_PORT: intFromEnv(0, 65535).default(7071),
   THUMBNAILER_HOST: z.string().min(1).default('127.0.0.1'),
   THUMBNAILER_API_TOKEN: z.string().min(1).optional(),
+  THUMBNAILER_MAX_UPLOAD_BYTES: intFromEnv(1, Number.MAX_SAFE_INTEGER).default(4 * 1024 ** 3),
   THUMBNAIL_LAYOUT: z.enum(['default', 'seed']).optional(),
   THUMBNAILER_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -133,6 +141,8 @@ const schema = z.object({
   THUMBNAILER_SHUTDOWN_GRACE_MS: intFromEnv(0, 3_600_000).default(25_000),
   THUMBNAILER_JOB_TIMEOUT_MS: intFromEnv(1000, 24 * 3_600_000).default(60 * 60_000),
   THUMBNAILER_TEMP_DIR: z.string().min(1).optional(),
+  THUMBNAILER_FFMPEG_TIMEOUT_MS: intFromEnv(1000, 24 * 3_600_000).optional(),
+  THUMBNAILER_FFMPEG_STALL_MS: intFromEnv(1000, 3_600_000).optional(),
 });
 
 /** A setting is wrong: the message names the variable. */
@@ -214,6 +224,8 @@ export function loadSettings(
     shutdownGraceMs: w.shutdownGraceMs ?? e.THUMBNAILER_SHUTDOWN_GRACE_MS,
     jobTimeoutMs: w.jobTimeoutMs ?? e.THUMBNAILER_JOB_TIMEOUT_MS,
     tempDir: w.tempDir ?? e.THUMBNAILER_TEMP_DIR ?? tmpdir(),
+    ffmpegTimeoutMs: w.ffmpegTimeoutMs ?? e.THUMBNAILER_FFMPEG_TIMEOUT_MS,
+    ffmpegStallTimeoutMs: w.ffmpegStallTimeoutMs ?? e.THUMBNAILER_FFMPEG_STALL_MS,
   };
 
   return {
@@ -226,6 +238,7 @@ export function loadSettings(
     port: check('--port', intFromEnv(0, 65535), overrides.port ?? e.THUMBNAILER_PORT),
     host: overrides.host ?? e.THUMBNAILER_HOST,
     apiToken: overrides.apiToken ?? e.THUMBNAILER_API_TOKEN,
+    maxUploadBytes: overrides.maxUploadBytes ?? e.THUMBNAILER_MAX_UPLOAD_BYTES,
     layout: overrides.layout ?? e.THUMBNAIL_LAYOUT,
     logLevel: overrides.logLevel ?? e.THUMBNAILER_LOG_LEVEL,
     worker,

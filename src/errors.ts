@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'E_STORAGE_REFUSED'
   | 'E_VIDEO_BUSY'
   | 'E_NOT_FOUND'
+  | 'E_UNAUTHORIZED'
+  | 'E_RANGE_NOT_SATISFIABLE'
   | 'E_INTERNAL';
 
 interface ErrorSpec {
@@ -52,6 +54,8 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   E_STORAGE_REFUSED: { status: 502, permanent: true },
   E_VIDEO_BUSY: { status: 409, permanent: false },
   E_NOT_FOUND: { status: 404, permanent: true },
+  E_UNAUTHORIZED: { status: 401, permanent: true },
+  E_RANGE_NOT_SATISFIABLE: { status: 416, permanent: true },
   E_INTERNAL: { status: 500, permanent: false },
 };
 

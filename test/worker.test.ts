@@ -485,7 +485,11 @@ describe('storage outage', () => {
     });
     const states: boolean[] = [];
     const errors: unknown[] = [];
-    worker.on('storageDown', (down) => states.push(down));
+    // The outage comes once, with the failure that showed it; polls while it lasts stay quiet.
+    worker.on('storageDown', (down, error) => {
+      states.push(down);
+      if (down) errors.push(error);
+    });
     worker.on('error', (e) => errors.push(e));
     worker.start();
     let emulator: Awaited<ReturnType<typeof startEmulator>> | undefined;

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import {
   BlobSASPermissions,
@@ -39,8 +40,23 @@ export interface UploadOptions extends SignalOptions {
   cacheControl?: string;
 }
 
+export interface DownloadOptions extends SignalOptions {
+  /** First byte (default 0). */
+  offset?: number;
+  /** Bytes from `offset` (default: to the end). */
+  count?: number;
+  /** Fails (E_STORAGE_UNAVAILABLE, 412) when the blob is no longer this version. */
+  ifMatch?: string;
+}
+
 const SAS_TTL_MS = 15 * 60_000;
 const SAS_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** The SDK's URLs carry the SAS of a SAS connection string: drop it before showing a URL. */
+function withoutQuery(url: string): string {
+  const i = url.indexOf('?');
+  return i < 0 ? url : url.slice(0, i);
+}
 
 async function streamToBuffer(stream: NodeJS.ReadableStream, expected: number): Promise<Uint8Array> {
   const out = Buffer.allocUnsafe(expected);
@@ -69,18 +85,22 @@ export class BlobStore {
     if (service.credential instanceof StorageSharedKeyCredential) this.sharedKey = service.credential;
   }
 
-  /** `https://acct.blob.core.windows.net/` or `http://127.0.0.1:10000/devstoreaccount1/`. */
+  /**
+   * `https://acct.blob.core.windows.net/` or `http://127.0.0.1:10000/devstoreaccount1/`, never with
+   * the query a SAS connection string puts on the SDK's URLs.
+   */
   get endpoint(): string {
-    return this.service.url.endsWith('/') ? this.service.url : `${this.service.url}/`;
+    const url = withoutQuery(this.service.url);
+    return url.endsWith('/') ? url : `${url}/`;
   }
 
   container(name: string): ContainerClient {
     return this.service.getContainerClient(name);
   }
 
-  /** Plain URL of a blob (no signature): what job records and `submit` print. */
+  /** Plain URL of a blob (no signature, even on a SAS connection): what job records and `submit` print. */
   url(container: string, name: string): string {
-    return this.container(container).getBlobClient(name).url;
+    return withoutQuery(this.container(container).getBlobClient(name).url);
   }
 
   async ensureContainer(name: string, options: SignalOptions = {}): Promise<void> {
@@ -234,6 +254,49 @@ export class BlobStore {
         });
     } catch (error) {
       throw storageError(error, `uploading ${container}/${name}`);
+    }
+  }
+
+  /**
+   * Streams a request body (or any stream) into a block blob in 4 MiB blocks, never holding it
+   * whole; the blob appears only when the last block is committed, so an aborted upload leaves
+   * nothing behind (uncommitted blocks expire on their own).
+   */
+  async uploadStream(
+    container: string,
+    name: string,
+    stream: Readable,
+    options: UploadOptions = {},
+  ): Promise<{ etag: string }> {
+    try {
+      const r = await this.container(container)
+        .getBlockBlobClient(name)
+        .uploadStream(stream, 4 * 1024 * 1024, 4, {
+          abortSignal: options.signal,
+          blobHTTPHeaders: { blobContentType: options.contentType, blobCacheControl: options.cacheControl },
+        });
+      return { etag: r.etag ?? '' };
+    } catch (error) {
+      throw storageError(error, `uploading ${container}/${name}`);
+    }
+  }
+
+  /** A byte range of a blob as a stream (one ranged GET), for serving with HTTP range support. */
+  async download(
+    container: string,
+    name: string,
+    options: DownloadOptions = {},
+  ): Promise<NodeJS.ReadableStream> {
+    try {
+      const r = await this.container(container)
+        .getBlobClient(name)
+        .download(options.offset ?? 0, options.count, {
+          abortSignal: options.signal,
+          conditions: options.ifMatch ? { ifMatch: options.ifMatch } : undefined,
+        });
+      return r.readableStreamBody!;
+    } catch (error) {
+      throw storageError(error, `reading ${container}/${name}`);
     }
   }
 

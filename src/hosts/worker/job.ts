@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '../../adapters/blobs.js';
 import type { JobError, JobRecord, JobTable } from '../../adapters/jobs.js';
 import type { GenerateOptions, GenerateOptionsInput, Limits } from '../../engine/options.js';
 import { parseGenerateOptions } from '../../engine/options.js';
 import type { GenerateRequest, Manifest, Progress } from '../../engine/types.js';
-import { ThumbnailerError, asThumbnailerError } from '../../errors.js';
+import { ThumbnailerError, asThumbnailerError, redactSecrets } from '../../errors.js';
 import type { Logger } from './logger.js';
-import { parseMessage, type MessageForm } from './messages.js';
+import { decodeBody, parseMessage, type MessageForm } from './messages.js';
 
 /**
  * The job handler: everything from a message body to committed outputs, independent of who
@@ -92,6 +92,42 @@ export type Decision =
   | { action: 'release'; error: ThumbnailerError; info: JobInfo };
 
 const MANIFEST = 'manifest.json';
+/** Each job's temporary folder is `<tempDir>/thumbnailer-job-<pid>-XXXXXX`: the pid says whose it is. */
+const JOB_FOLDER_PREFIX = 'thumbnailer-job-';
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes job folders left in `tempDir` by a worker process that died without cleaning up
+ * (SIGKILL, OOM kill, power loss): those whose process is gone, and those carrying our own pid (a
+ * restarted container is often pid 1 again, and we have no job yet). Folders of live processes
+ * sharing the directory are left alone. Returns the names removed.
+ */
+export async function sweepStaleJobFolders(tempDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(tempDir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = /^thumbnailer-job-(\d+)-[A-Za-z0-9]+$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && processAlive(pid)) continue;
+    await rm(join(tempDir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
 const SAFE_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /** Key order does not matter when comparing options. */
@@ -290,7 +326,7 @@ export async function processJob(message: JobMessage, deps: JobDeps, run: JobRun
       .update(jobId, patch)
       .catch((error: unknown) => log.warn({ err: error }, 'job record update failed'));
 
-  const work = await mkdtemp(join(deps.tempDir, 'thumbnailer-job-'));
+  const work = await mkdtemp(join(deps.tempDir, `${JOB_FOLDER_PREFIX}${process.pid}-`));
   try {
     await deps.jobs.update(jobId, {
       video,
@@ -402,15 +438,27 @@ export function decide(
   };
 }
 
-/** The body written to `<queue>-poison`: the original message, the last error and the count. */
+/**
+ * The message as it may be kept: unchanged, unless it carries a secret (a SAS URL's signature, an
+ * account key), which is redacted in the decoded text and re-encoded as it came.
+ */
+function redactedMessageText(text: string): string {
+  const { text: decoded, base64 } = decodeBody(text);
+  const redacted = redactSecrets(decoded);
+  if (redacted === decoded) return text;
+  return base64 ? Buffer.from(redacted, 'utf8').toString('base64') : redacted;
+}
+
+/** The body written to `<queue>-poison`: the original message (secrets redacted), the last error and the count. */
 export function poisonBody(message: JobMessage, error: JobError, info: JobInfo): string {
+  const text = redactedMessageText(message.text);
   return JSON.stringify({
     error: { code: error.code, message: error.message },
     jobId: info.jobId,
     video: info.video,
     dequeueCount: message.dequeueCount,
     failedAt: new Date().toISOString(),
-    message: message.text.length > 16_000 ? `${message.text.slice(0, 16_000)}...` : message.text,
+    message: text.length > 16_000 ? `${text.slice(0, 16_000)}...` : text,
   });
 }
 
@@ -496,5 +544,10 @@ async function recordFailure(
       error: { code: error.code, message: error.message },
       ...(status === 'failed' ? { finishedAt: new Date().toISOString() } : {}),
     })
-    .catch((e: unknown) => deps.logger.warn({ err: e }, 'job record update failed'));
+    .catch((e: unknown) =>
+      deps.logger.warn(
+        { jobId: info.jobId ?? message.id, video: info.video, err: e },
+        'job record update failed',
+      ),
+    );
 }

@@ -47,8 +47,11 @@ export function logWorkerEvents(worker: Worker, logger: Logger): void {
     if (e.outcome.kind === 'ignored')
       logger.info({ messageId: e.messageId, reason: e.outcome.reason }, 'message ignored');
   });
-  worker.on('storageDown', (down) =>
-    down ? logger.error('storage is unreachable; backing off') : logger.info('storage is reachable again'),
+  // Once per outage, with the failure that showed it; not once per poll.
+  worker.on('storageDown', (down, error) =>
+    down
+      ? logger.error({ err: error }, 'storage is unreachable; backing off')
+      : logger.info('storage is reachable again'),
   );
   worker.on('error', (error) => logger.warn({ err: error }, 'worker background failure'));
 }

@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import type { Settings } from '../../config.js';
 import { devConnectionString } from '../../config.js';
 import type { JobRecord } from '../../adapters/jobs.js';
-import { createStorage } from '../../adapters/storage.js';
+import { createStorage, type Storage } from '../../adapters/storage.js';
 import { parseGenerateOptions } from '../../engine/options.js';
 import { ThumbnailerError } from '../../errors.js';
 import { validateBlobName } from './messages.js';
@@ -33,6 +33,53 @@ const CONTENT_TYPES: Record<string, string> = {
   mpeg: 'video/mpeg',
 };
 
+/** The Content-Type a video blob gets, from its name's extension. */
+export function contentTypeFor(name: string): string {
+  const extension = name.split('.').pop()?.toLowerCase() ?? '';
+  return CONTENT_TYPES[extension] ?? 'application/octet-stream';
+}
+
+export interface QueueJobRequest {
+  /** Job id; a new UUID when absent. */
+  id?: string;
+  /** Blob name inside VIDEOCONTAINER, already validated. */
+  video: string;
+  /** Job options as given (validated by the caller); absent ones keep the worker's defaults. */
+  options?: Record<string, unknown>;
+}
+
+/**
+ * Records a queued job and sends its JSON job message (base64, as the Functions host expects).
+ * Shared by `thumbnailer submit` and the HTTP API. Returns the job as recorded.
+ */
+export async function queueJob(
+  storage: Pick<Storage, 'jobs' | 'queue'>,
+  request: QueueJobRequest,
+): Promise<JobRecord> {
+  const id = request.id ?? randomUUID();
+  const now = new Date().toISOString();
+  const record: JobRecord = {
+    id,
+    video: request.video,
+    status: 'queued',
+    progress: 0,
+    attempts: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await storage.jobs.update(id, {
+    video: record.video,
+    status: 'queued',
+    progress: 0,
+    attempts: 0,
+    createdAt: now,
+  });
+  // Only the options given, so environment defaults of the worker still apply to the rest.
+  const given = request.options && Object.keys(request.options).length > 0 ? request.options : undefined;
+  await storage.queue.send(JSON.stringify({ id, video: request.video, ...(given ? { options: given } : {}) }));
+  return record;
+}
+
 /**
  * `thumbnailer submit`: uploads a local video into VIDEOCONTAINER, records a queued job, sends a
  * JSON job message (base64, as the Functions host expects) and, with `wait`, follows the job in
@@ -60,16 +107,8 @@ export async function submitVideo(
   const storage = await createStorage(settings);
   await storage.ensure();
 
-  const id = randomUUID();
-  const extension = name.split('.').pop()?.toLowerCase() ?? '';
-  await storage.blobs.uploadFile(settings.videoContainer, name, file, {
-    contentType: CONTENT_TYPES[extension] ?? 'application/octet-stream',
-  });
-  const now = new Date().toISOString();
-  await storage.jobs.update(id, { video: name, status: 'queued', progress: 0, attempts: 0, createdAt: now });
-  // Only the options given, so environment defaults of the worker still apply to the rest.
-  const given = Object.keys(options.options ?? {}).length > 0 ? options.options : undefined;
-  await storage.queue.send(JSON.stringify({ id, video: name, ...(given ? { options: given } : {}) }));
+  await storage.blobs.uploadFile(settings.videoContainer, name, file, { contentType: contentTypeFor(name) });
+  const { id } = await queueJob(storage, { video: name, options: options.options });
   print(`uploaded ${settings.videoContainer}/${name} (${info.size} bytes); job ${id} queued`);
   if (!options.wait) return 0;
 

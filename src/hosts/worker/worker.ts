@@ -36,8 +36,11 @@ export interface WorkerEvents {
   poisoned: [JobEventBase & { error: ThumbnailerError }];
   released: [JobEventBase & { error: ThumbnailerError }];
   bytesRead: [number];
-  /** Storage became unreachable (`true`) or reachable again (`false`). */
-  storageDown: [boolean];
+  /**
+   * Storage became unreachable (`true`, with the failure that showed it) or reachable again
+   * (`false`). Emitted once per outage: failures while it is down are not reported again.
+   */
+  storageDown: [boolean, unknown?];
   idle: [];
   error: [unknown];
   closed: [];
@@ -48,6 +51,10 @@ interface InFlight {
   controller: AbortController;
   done: Promise<void>;
 }
+
+/** A storage failure that time may cure (connection refused or reset, 5xx, throttling). */
+const isStorageOutage = (error: unknown) =>
+  ThumbnailerError.is(error) && error.code === 'E_STORAGE_UNAVAILABLE';
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -82,7 +89,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     super();
     this.opts = options;
     this.renewer = new VisibilityRenewer(options.queue, options.visibilityTimeoutSeconds);
-    this.renewer.on('error', (error) => this.reportError(error));
+    this.renewer.on('error', (error) => this.reportError(error, true));
     this.renewer.on('lost', (id, error) => {
       this.opts.job.logger.warn(
         { messageId: id, err: error },
@@ -123,8 +130,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.setStorageDown(false);
       } catch (error) {
         if (this.stopReceiving.signal.aborted) break;
-        this.setStorageDown(true);
-        this.reportError(error);
+        this.reportError(error, true);
         await sleep(this.opts.pollIntervalMs, this.stopReceiving.signal);
         continue;
       }
@@ -168,16 +174,25 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.emit('closed');
   }
 
-  /** Background failures become `error` events (or log lines when nobody listens), never crashes. */
-  private reportError(error: unknown): void {
+  /**
+   * Background failures become `error` events (or log lines when nobody listens), never crashes.
+   * With `outageAware`, a storage outage is reported once, as `storageDown`, not at every poll,
+   * renewal or retry while it lasts.
+   */
+  private reportError(error: unknown, outageAware = false): void {
+    if (outageAware && isStorageOutage(error)) {
+      this.setStorageDown(true, error);
+      return;
+    }
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else this.opts.job.logger.warn({ err: error }, 'worker background failure');
   }
 
-  private setStorageDown(down: boolean): void {
+  private setStorageDown(down: boolean, error?: unknown): void {
     if (down === this.storageDown) return;
     this.storageDown = down;
-    this.emit('storageDown', down);
+    if (down) this.emit('storageDown', true, error);
+    else this.emit('storageDown', false);
   }
 
   private async receiveLoop(): Promise<void> {
@@ -199,9 +214,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         if (stop.aborted) break;
         // A storage outage never ends the loop: back off and try again.
         failures++;
-        this.setStorageDown(true);
-        this.reportError(error);
-        const backoff = Math.min(this.opts.maxBackoffMs ?? 30_000, 500 * 2 ** Math.min(failures, 10));
+        this.reportError(error, true);
+        const backoff = Math.min(this.opts.maxBackoffMs ?? 10_000, 500 * 2 ** Math.min(failures, 10));
         await sleep(backoff, stop);
         continue;
       }
@@ -259,7 +273,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     })()
       .catch((error: unknown) => {
         // carryOut failed (storage down): the message reappears after its visibility timeout.
-        this.reportError(error);
+        if (isStorageOutage(error)) {
+          this.opts.job.logger.warn(
+            { messageId: message.id, jobId: info.jobId, video: info.video, code: 'E_STORAGE_UNAVAILABLE' },
+            'storage unreachable: the message will reappear after its visibility timeout',
+          );
+        }
+        this.reportError(error, true);
       })
       .finally(() => {
         clearTimeout(timeout);
