@@ -75,7 +75,8 @@ export async function processQueueMessage(queueItem: unknown, context: Invocatio
   const timer = setTimeout(() => {
     controller.abort(
       new ThumbnailerError(
-        'E_LIMIT_EXCEEDED',
+        // A timeout is transient (PRODUCT.md section 7): retried up to maxDequeueCount.
+        'E_FFMPEG_TIMEOUT',
         `The job exceeded its time limit of ${Math.round(limitMs / 1000)} s`,
       ),
     );

@@ -240,7 +240,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const timeout = setTimeout(() => {
       controller.abort(
         new ThumbnailerError(
-          'E_LIMIT_EXCEEDED',
+          // A timeout is transient (PRODUCT.md section 7): retried with backoff up to the delivery limit.
+          'E_FFMPEG_TIMEOUT',
           `The job exceeded its time limit of ${Math.round(this.opts.jobTimeoutMs / 1000)} s`,
         ),
       );
