@@ -27,7 +27,7 @@ export function targetVerdict(row: TargetRow, timings: TimingRow[]): Verdict {
 
 function value(row: TargetRow): string {
   if (row.value === undefined) return '-';
-  if (row.unit === 'MB') return `${row.value.toFixed(0)} MB`;
+  if (row.unit === 'MB') return `${row.value.toFixed(row.value < 10 ? 2 : 0)} MB`;
   // Two decimals near the thresholds, so that 7.96x is not shown as a failing 8.0x.
   return `${row.value.toFixed(row.value < 10 ? 2 : 1)}x`;
 }

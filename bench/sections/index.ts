@@ -1,7 +1,9 @@
 import type { Section } from '../lib/types.js';
+import { framesSection } from './frames.js';
 import { fullSection } from './full.js';
 import { memorySection } from './memory.js';
+import { storageSection } from './storage.js';
 import { stripSection } from './strip.js';
 
-/** Every section, in running order. A new one (say, reading from Blob storage) goes here. */
-export const SECTIONS: Section[] = [stripSection, fullSection, memorySection];
+/** Every section, in running order. A new one goes here. */
+export const SECTIONS: Section[] = [stripSection, fullSection, memorySection, storageSection, framesSection];

@@ -1,14 +1,13 @@
 import { mkdir, rm } from 'node:fs/promises';
-import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { startEmulator } from '../../src/adapters/emulator.js';
-import { freePort } from '../../src/adapters/emulator.js';
 import { createStorage } from '../../src/adapters/storage.js';
 import { devConnectionString, loadSettings } from '../../src/config.js';
 import { generate } from '../../src/engine/generate.js';
 import { createLogger } from '../../src/hosts/worker/logger.js';
 import { createWorkerRuntime } from '../../src/hosts/worker/runtime.js';
 import { canMeasureMemory, measureMemory } from '../lib/memory.js';
+import { countingProxy } from '../lib/proxy.js';
 import { describeFailure, mustRun } from '../lib/proc.js';
 import { median } from '../lib/stats.js';
 import type { Section, TargetRow } from '../lib/types.js';
@@ -22,40 +21,6 @@ import type { Section, TargetRow } from '../lib/types.js';
  * - per-job overhead outside the engine (queue receive to message delete, minus engine time) over
  *   a run of small jobs in one worker.
  */
-
-interface CountingProxy {
-  port: number;
-  /** Bytes sent from the upstream to clients since the last reset. */
-  bytes(): number;
-  reset(): void;
-  close(): Promise<void>;
-}
-
-async function countingProxy(upstreamPort: number): Promise<CountingProxy> {
-  let count = 0;
-  const server: Server = createServer((client) => {
-    const upstream = createConnection({ host: '127.0.0.1', port: upstreamPort });
-    upstream.on('data', (chunk: Buffer) => (count += chunk.length));
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end);
-    upstream.on('error', end);
-    client.on('close', end);
-    upstream.on('close', end);
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    port,
-    bytes: () => count,
-    reset: () => (count = 0),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 export const storageSection: Section = {
   name: 'storage',

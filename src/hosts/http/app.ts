@@ -1,10 +1,40 @@
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { ThumbnailerError, asThumbnailerError } from '../../errors.js';
+import type { Storage } from '../../adapters/storage.js';
+import { FrameService } from '../../engine/frames.js';
+import type { Worker } from '../worker/worker.js';
+import { bearerAuth } from './auth.js';
+import type { ApiContext } from './context.js';
+import { dashboard } from './dashboard.js';
+import { errorHandler } from './errors.js';
+import { jobRoutes } from './routes/jobs.js';
+import { videoRoutes } from './routes/videos.js';
 
 export interface Check {
   ok: boolean;
   detail?: string;
+}
+
+/** The API of PRODUCT.md section 6 and the dashboard. */
+export interface ApiDeps {
+  storage: ApiContext['storage'] | Storage;
+  /** THUMBNAILER_API_TOKEN: when set, every /api route needs `Authorization: Bearer <token>`. */
+  apiToken?: string;
+  /** Largest upload accepted by POST /api/videos (413 past it, nothing stored). */
+  maxUploadBytes: number;
+  /** On-demand frames; one is made (and closed with the app) when absent. */
+  frames?: FrameService;
+  /** Temporary folder of the frame service made here. */
+  tempDir?: string;
+  /** An in-process worker: job event streams get its progress between table writes. */
+  worker?: Pick<Worker, 'on' | 'off'>;
+  /** Table poll interval of job event streams (default 500 ms). */
+  eventsPollMs?: number;
+  /** Serve the dashboard at / (default true). */
+  dashboard?: boolean;
+  onBytesRead?: (bytes: number) => void;
 }
 
 export interface AppDeps {
@@ -14,40 +44,98 @@ export interface AppDeps {
   readiness: () => Promise<Record<string, Check>>;
   /** Fastify's logger; off by default. */
   logger?: boolean | object;
+  /** The API and dashboard; without it, health and metrics only. */
+  api?: ApiDeps;
 }
 
 /**
  * The HTTP app as a value: routes registered, not listening (server.ts listens; tests inject).
- * Health and metrics now; the API and dashboard of PRODUCT.md section 6 join here later.
+ * Health and metrics always; with `api`, the API of PRODUCT.md section 6, its OpenAPI document at
+ * /api/openapi.json, optional bearer-token auth on /api, and the dashboard at /.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
-  const app = Fastify({ logger: deps.logger ?? false, bodyLimit: 1024 * 1024 });
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: 1024 * 1024,
+    // Unknown fields are refused (400 naming them), not silently dropped.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setErrorHandler((error, _request, reply) => {
-    const e = ThumbnailerError.is(error) ? error : asThumbnailerError(error);
-    const status = (error as { statusCode?: number }).statusCode ?? e.status;
-    // Only 4xx messages reach clients; 5xx say what failed without internals.
-    const message = status < 500 ? e.message : 'Internal error';
-    void reply.status(status).send({ error: { code: e.code, message } });
-  });
+  app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({
       error: { code: 'E_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` },
     });
   });
-
-  app.get('/healthz', async () => ({ status: 'ok' }));
-
-  app.get('/readyz', async (_request, reply) => {
-    const checks = await deps.readiness();
-    const ready = Object.values(checks).every((c) => c.ok);
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    return payload;
   });
 
-  app.get('/metrics', async (_request, reply) => {
-    const body = await deps.registry.metrics();
-    return reply.header('content-type', deps.registry.contentType).send(body);
-  });
+  const api = deps.api;
+  const closing = new AbortController();
+  if (api) {
+    void app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'video-thumbnailer',
+          description:
+            'Thumbnails from videos in Azure Blob Storage: upload, jobs with live progress, outputs, frames on demand.',
+          version: '0.1.0',
+        },
+        tags: [{ name: 'videos' }, { name: 'jobs' }, { name: 'frames' }, { name: 'health' }],
+        components: api.apiToken
+          ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }
+          : undefined,
+        security: api.apiToken ? [{ bearer: [] }] : undefined,
+      },
+    });
+    if (api.apiToken) app.addHook('onRequest', bearerAuth(api.apiToken));
+  }
+
+  app.get('/healthz', { schema: { tags: ['health'], summary: 'Liveness' } }, async () => ({ status: 'ok' }));
+
+  app.get(
+    '/readyz',
+    { schema: { tags: ['health'], summary: 'Readiness: storage reachable, ffmpeg present' } },
+    async (_request, reply) => {
+      const checks = await deps.readiness();
+      const ready = Object.values(checks).every((c) => c.ok);
+      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+    },
+  );
+
+  app.get(
+    '/metrics',
+    { schema: { tags: ['health'], summary: 'Prometheus metrics' } },
+    async (_request, reply) => {
+      const body = await deps.registry.metrics();
+      return reply.header('content-type', deps.registry.contentType).send(body);
+    },
+  );
+
+  if (api) {
+    const frames = api.frames ?? new FrameService({ tempDir: api.tempDir });
+    const ctx: ApiContext = {
+      storage: api.storage,
+      frames,
+      maxUploadBytes: api.maxUploadBytes,
+      worker: api.worker,
+      eventsPollMs: api.eventsPollMs,
+      onBytesRead: api.onBytesRead,
+      closing: closing.signal,
+    };
+    void app.register(videoRoutes, { ctx });
+    void app.register(jobRoutes, { ctx });
+    app.get('/api/openapi.json', { schema: { hide: true } as Record<string, unknown> }, async () =>
+      app.swagger(),
+    );
+    if (api.dashboard !== false) void app.register(dashboard);
+    // Open event streams end before the server waits for its connections.
+    app.addHook('preClose', async () => closing.abort());
+    if (!api.frames) app.addHook('onClose', async () => frames.close());
+  }
 
   return app;
 }

@@ -62,13 +62,26 @@ export async function runLocalService(
       import('../http/server.js'),
       import('../http/readiness.js'),
     ]);
-    const app = buildApp({ registry: metrics.registry, readiness: readinessChecks(storage) });
+    const app = buildApp({
+      registry: metrics.registry,
+      readiness: readinessChecks(storage),
+      api: {
+        storage,
+        apiToken: settings.apiToken,
+        maxUploadBytes: settings.maxUploadBytes,
+        tempDir: settings.worker.tempDir,
+        worker,
+        onBytesRead: (n) => metrics.bytesRead.inc(n),
+      },
+    });
     const address = await listen(app, { host: settings.host, port: settings.port });
     worker.start();
     print(
       `Worker on queue ${settings.queueName} (concurrency ${settings.worker.concurrency}); outputs in container ${settings.thumbnailContainer}`,
     );
-    print(`HTTP on ${address}: /healthz /readyz /metrics`);
+    print(
+      `HTTP on ${address}: dashboard at /, API under /api (OpenAPI: /api/openapi.json), /healthz /readyz /metrics`,
+    );
     print('Try: thumbnailer submit video.mp4 --wait   (Ctrl+C stops)');
 
     await new Promise<void>((resolve) => {

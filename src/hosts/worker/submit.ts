@@ -76,7 +76,9 @@ export async function queueJob(
   });
   // Only the options given, so environment defaults of the worker still apply to the rest.
   const given = request.options && Object.keys(request.options).length > 0 ? request.options : undefined;
-  await storage.queue.send(JSON.stringify({ id, video: request.video, ...(given ? { options: given } : {}) }));
+  await storage.queue.send(
+    JSON.stringify({ id, video: request.video, ...(given ? { options: given } : {}) }),
+  );
   return record;
 }
 

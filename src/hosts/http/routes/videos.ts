@@ -1,0 +1,316 @@
+import { createHash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ThumbnailerError } from '../../../errors.js';
+import { validateBlobName } from '../../worker/messages.js';
+import { contentTypeFor, queueJob } from '../../worker/submit.js';
+import type { ApiContext } from '../context.js';
+import { asFieldError } from '../errors.js';
+import { etagMatches, parseRange } from '../range.js';
+import {
+  Binary,
+  ErrorBody,
+  FrameQuery,
+  Job,
+  NotModified,
+  OutputParams,
+  UploadQuery,
+  VideoParams,
+} from '../schemas.js';
+
+const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(bytes < 1024 ** 2 ? 2 : 0)} MiB`;
+
+function videoName(name: string, field = 'name'): string {
+  try {
+    return validateBlobName(name);
+  } catch (error) {
+    return asFieldError(error, field);
+  }
+}
+
+/** Aborted when the client goes away before the response is complete. */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+/**
+ * Serves a blob with HTTP range support (206, Accept-Ranges, Content-Range, 416), ETag and
+ * If-None-Match (304), streamed from one ranged Blob download pinned to the ETag it announced.
+ */
+async function serveBlob(
+  ctx: ApiContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  container: string,
+  name: string,
+  cacheControl: string,
+): Promise<FastifyReply> {
+  const blobs = ctx.storage.blobs;
+  const props = await blobs.getProperties(container, name);
+  const size = props.size;
+  reply
+    .header('accept-ranges', 'bytes')
+    .header('content-type', props.contentType || contentTypeFor(name))
+    .header('cache-control', cacheControl);
+  if (props.etag) reply.header('etag', props.etag);
+  if (props.lastModified) reply.header('last-modified', props.lastModified.toUTCString());
+  if (etagMatches(request.headers['if-none-match'], props.etag)) return reply.status(304).send();
+
+  const ifRange = request.headers['if-range'];
+  let range = parseRange(request.headers.range, size);
+  if (ifRange && ifRange !== props.etag) range = undefined;
+  if (range === 'unsatisfiable') {
+    reply.header('content-range', `bytes */${size}`);
+    throw new ThumbnailerError(
+      'E_RANGE_NOT_SATISFIABLE',
+      `The range is outside the ${size} bytes of ${name}`,
+    );
+  }
+  const start = range?.start ?? 0;
+  const length = range ? range.end - range.start + 1 : size;
+  if (range) reply.status(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`);
+  reply.header('content-length', length);
+  if (request.method === 'HEAD' || length === 0) return reply.send();
+  const stream = await blobs.download(container, name, {
+    offset: start,
+    count: length,
+    ifMatch: props.etag || undefined,
+    signal: clientGone(reply),
+  });
+  return reply.send(stream);
+}
+
+/** Counts bytes through and fails past `max`. */
+function capped(max: number, onOverflow: () => void): Transform & { bytes: () => number } {
+  let bytes = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length;
+      if (bytes > max) {
+        // Stop reading: the upload is aborted (its reader fails) and the connection closed after the 413.
+        onOverflow();
+        callback();
+        t.destroy(new ThumbnailerError('E_LIMIT_EXCEEDED', `The upload is larger than ${mib(max)}`));
+        return;
+      }
+      callback(null, chunk);
+    },
+  });
+  return Object.assign(t, { bytes: () => bytes });
+}
+
+/** Videos: streamed upload, source and outputs with ranges, frames on demand. */
+export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async (app, { ctx }) => {
+  const { storage, maxUploadBytes } = ctx;
+  const blobs = storage.blobs;
+
+  // The body of an upload is the video itself, whatever its type: a stream, never parsed.
+  await app.register(async (plain) => {
+    const upload = plain.withTypeProvider<TypeBoxTypeProvider>();
+    upload.removeAllContentTypeParsers();
+    upload.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    upload.post(
+      '/api/videos',
+      {
+        schema: {
+          summary: 'Upload a video (the request body, streamed into VIDEOCONTAINER/name) and queue its job',
+          tags: ['videos'],
+          querystring: UploadQuery,
+          consumes: ['video/*', 'application/octet-stream'],
+          response: { 202: Job, 400: ErrorBody, 401: ErrorBody, 413: ErrorBody, 422: ErrorBody },
+        },
+      },
+      async (request, reply) => {
+        const name = videoName(request.query.name);
+        const declared = Number(request.headers['content-length'] ?? NaN);
+        if (Number.isFinite(declared) && declared > maxUploadBytes) {
+          // Refused before reading a byte; the connection closes so the rest is never read.
+          reply.header('connection', 'close');
+          throw new ThumbnailerError(
+            'E_LIMIT_EXCEEDED',
+            `The upload (${mib(declared)}) is larger than the limit of ${mib(maxUploadBytes)}`,
+          );
+        }
+        if (declared === 0) throw new ThumbnailerError('E_INPUT_EMPTY', 'The request body is empty');
+        const before = await blobs
+          .getProperties(storage.videoContainer, name)
+          .then((p) => p.etag)
+          .catch((e: ThumbnailerError) => {
+            if (e.code === 'E_BLOB_NOT_FOUND') return undefined;
+            throw e;
+          });
+
+        const body = (request.body as Readable | undefined) ?? request.raw;
+        const controller = new AbortController();
+        let overflow = false;
+        const counter = capped(maxUploadBytes, () => {
+          overflow = true;
+          body.unpipe(counter);
+          body.pause();
+          controller.abort();
+        });
+        // Not pipeline(): on overflow the request must stay open to carry the 413 back.
+        const stop = () => {
+          if (!controller.signal.aborted) controller.abort();
+          counter.destroy();
+        };
+        body.once('error', stop);
+        body.once('aborted', stop);
+        body.pipe(counter);
+        const type = request.headers['content-type'];
+        try {
+          await blobs.uploadStream(storage.videoContainer, name, counter, {
+            signal: controller.signal,
+            contentType: type && /^video\//i.test(type) ? type : contentTypeFor(name),
+          });
+        } catch (error) {
+          // Nothing was committed (the block list is committed last); should a version have
+          // landed all the same, it goes, but a video that was there before stays.
+          await blobs
+            .getProperties(storage.videoContainer, name)
+            .then((p) => (p.etag !== before ? blobs.delete(storage.videoContainer, name) : undefined))
+            .catch(() => undefined);
+          if (overflow) {
+            // The rest of the body is never read: close once the 413 is out.
+            reply.header('connection', 'close');
+            reply.raw.once('finish', () => request.raw.socket?.destroy());
+            throw new ThumbnailerError(
+              'E_LIMIT_EXCEEDED',
+              `The upload is larger than ${mib(maxUploadBytes)}`,
+            );
+          }
+          if (controller.signal.aborted) {
+            throw new ThumbnailerError('E_OPTION_INVALID', 'The upload was interrupted', { cause: error });
+          }
+          throw error;
+        }
+        if (counter.bytes() === 0) {
+          await blobs.delete(storage.videoContainer, name);
+          throw new ThumbnailerError('E_INPUT_EMPTY', 'The request body is empty');
+        }
+        request.log.info({ video: name, bytes: counter.bytes() }, 'video uploaded');
+        const job = await queueJob(storage, { video: name });
+        return reply
+          .status(202)
+          .header('location', `/api/jobs/${encodeURIComponent(job.id)}`)
+          .send(job);
+      },
+    );
+  });
+
+  // GET and HEAD (a HEAD answers the same headers without reading the blob).
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/api/videos/:name/source',
+    schema: {
+      summary: 'The source video, with HTTP range support (seekable in a <video> element)',
+      tags: ['videos'],
+      params: VideoParams,
+      produces: ['video/*'],
+      response: {
+        200: Binary,
+        206: Binary,
+        304: NotModified,
+        401: ErrorBody,
+        404: ErrorBody,
+        416: ErrorBody,
+      },
+    },
+    handler: async (request, reply) =>
+      serveBlob(ctx, request, reply, storage.videoContainer, videoName(request.params.name), 'no-cache'),
+  });
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/api/videos/:name/outputs/:file',
+    schema: {
+      summary: 'An output file (strip.jpg, poster.jpg, storyboard.vtt, manifest.json...), with range support',
+      tags: ['videos'],
+      params: OutputParams,
+      response: {
+        200: Binary,
+        206: Binary,
+        304: NotModified,
+        401: ErrorBody,
+        404: ErrorBody,
+        416: ErrorBody,
+      },
+    },
+    handler: async (request, reply) => {
+      const name = videoName(request.params.name);
+      // Outputs are rewritten when a video is made again: revalidate by ETag (cheap 304s).
+      return serveBlob(
+        ctx,
+        request,
+        reply,
+        storage.thumbnailContainer,
+        `${name}/${request.params.file}`,
+        'no-cache',
+      );
+    },
+  });
+
+  for (const format of ['jpg', 'webp'] as const) {
+    app.get(
+      `/api/videos/:name/frame.${format}`,
+      {
+        schema: {
+          summary: `One frame on demand as ${format === 'jpg' ? 'JPEG' : 'WebP'}, read through the container index (no job, no full read)`,
+          tags: ['frames'],
+          params: VideoParams,
+          querystring: FrameQuery,
+          produces: [format === 'jpg' ? 'image/jpeg' : 'image/webp'],
+          response: {
+            200: Binary,
+            304: NotModified,
+            400: ErrorBody,
+            401: ErrorBody,
+            404: ErrorBody,
+            422: ErrorBody,
+          },
+        },
+      },
+      async (request, reply) => {
+        const name = videoName(request.params.name);
+        const { time, width, mode } = request.query;
+        const props = await blobs.getProperties(storage.videoContainer, name);
+        const etag = `"${createHash('sha256')
+          .update(`${props.etag}|${time}|${width}|${mode}|${format}`)
+          .digest('base64url')
+          .slice(0, 27)}"`;
+        reply
+          .header('etag', etag)
+          // The same URL shows another frame only when the video is replaced: revalidate soon.
+          .header('cache-control', 'private, max-age=60')
+          .header('vary', 'authorization');
+        if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
+        const key = `${name}\n${props.etag}`;
+        let frame;
+        try {
+          frame = await ctx.frames.frame(
+            key,
+            () => blobs.openVideo(storage.videoContainer, name, { onBytesRead: ctx.onBytesRead }),
+            { time, width, mode, format, signal: clientGone(reply) },
+          );
+        } catch (error) {
+          if (ThumbnailerError.is(error) && error.code === 'E_OPTION_INVALID') {
+            asFieldError(error, (e) => (/^width/.test(e.message) ? 'width' : 'time'));
+          }
+          throw error;
+        }
+        return reply
+          .header('content-type', frame.contentType)
+          .header('content-length', frame.data.length)
+          .header('x-frame-time', frame.actualTime.toFixed(3))
+          .header('x-frame-size', `${frame.width}x${frame.height}`)
+          .header('x-bytes-read', frame.bytesRead)
+          .send(frame.data);
+      },
+    );
+  }
+};

@@ -1,0 +1,248 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { startAzurite, type TestAzurite } from './support/azurite.js';
+import { startApiService, type ApiService } from './support/http.js';
+import { ROOT } from './support/worker.js';
+
+/**
+ * The dashboard in real Chromium (Debian's package, driven by playwright-core): upload through the
+ * page, live progress, the strip, and storyboard previews on the seek bar. Chromium is required:
+ * without it this file fails (CI installs it with scripts/install-system-deps.sh --test).
+ */
+
+const CHROMIUM = process.env.THUMBNAILER_CHROMIUM ?? '/usr/bin/chromium';
+const FIXTURE = join(resolve(ROOT, '..', 'shared', 'fixtures'), 'bbb-a.mp4');
+const ARTIFACTS = join(ROOT, 'test-artifacts');
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+interface Cue {
+  start: number;
+  end: number;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  file: string;
+}
+
+function parseVtt(text: string): Cue[] {
+  const cues: Cue[] = [];
+  const seconds = (t: string) => t.split(':').reduce((acc, p) => acc * 60 + Number(p), 0);
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([\d:.]+) --> ([\d:.]+)/.exec(lines[i]!);
+    const f = m && /^(.+)#xywh=(\d+),(\d+),(\d+),(\d+)$/.exec(lines[i + 1]?.trim() ?? '');
+    if (!m || !f) continue;
+    cues.push({
+      start: seconds(m[1]!),
+      end: seconds(m[2]!),
+      file: f[1]!,
+      x: Number(f[2]),
+      y: Number(f[3]),
+      w: Number(f[4]),
+      h: Number(f[5]),
+    });
+  }
+  return cues;
+}
+
+let azurite: TestAzurite;
+let service: ApiService;
+let context: BrowserContext;
+let profile: string;
+
+before(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `The dashboard tests need Chromium at ${CHROMIUM}, which is missing. Install it with ` +
+        '`bash scripts/install-system-deps.sh --test` (Debian: apt-get install chromium), or point ' +
+        'THUMBNAILER_CHROMIUM at a Chromium binary.',
+    );
+  }
+  assert.ok(existsSync(FIXTURE), `fixture ${FIXTURE} is missing`);
+  await mkdir(ARTIFACTS, { recursive: true });
+  azurite = await startAzurite();
+  service = await startApiService(azurite.connectionString);
+  profile = await mkdtemp(join(tmpdir(), 'thumbnailer-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1360, height: 1000 },
+    colorScheme: 'dark',
+    timeout: 30_000,
+  });
+});
+
+after(async () => {
+  await context?.close();
+  await service?.close();
+  await azurite?.stop();
+  if (profile) await rm(profile, { recursive: true, force: true });
+});
+
+/** Console errors and uncaught exceptions of a page. */
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
+  return errors;
+}
+
+describe('dashboard in Chromium', () => {
+  test('upload with progress, live job, strip, and the right storyboard tile on hover and keys', async () => {
+    const page = await context.newPage();
+    page.setDefaultTimeout(60_000);
+    const errors = watchErrors(page);
+    await page.goto(service.base);
+    await page.getByRole('heading', { name: 'Upload a video' }).waitFor();
+
+    // Slow the upload down so its progress events are visible, and sample every bar each frame.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: 150 * 1024,
+    });
+    // A string, not a function: tsx would wrap named functions in a helper the page lacks.
+    await page.evaluate(`(() => {
+      window.samples = { upload: [], job: [] };
+      const tick = () => {
+        const up = document.querySelector('#uploads progress');
+        const job = document.querySelector('#jobs progress');
+        if (up && window.samples.upload.at(-1) !== up.value) window.samples.upload.push(up.value);
+        if (job && window.samples.job.at(-1) !== job.value) window.samples.job.push(job.value);
+        requestAnimationFrame(tick);
+      };
+      tick();
+    })()`);
+
+    await page.setInputFiles('#file', FIXTURE);
+    await page.getByText('stored, job queued').waitFor();
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: -1,
+    });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-upload.png') });
+
+    // Done: the page opens the video by itself and the strip loads.
+    await page.waitForURL(/#\/video\/bbb-a\.mp4$/);
+    await page.waitForFunction(() => {
+      const img = document.querySelector<HTMLImageElement>('#strip');
+      return img !== null && img.complete && img.naturalWidth > 0;
+    });
+    const samples = await page.evaluate(
+      () => (window as unknown as { samples: { upload: number[]; job: number[] } }).samples,
+    );
+    assert.ok(
+      samples.upload.some((v) => v > 0 && v < 1),
+      `upload progress moved: ${samples.upload.join(', ')}`,
+    );
+    assert.equal(samples.upload.at(-1), 1);
+    for (let i = 1; i < samples.upload.length; i++) assert.ok(samples.upload[i]! >= samples.upload[i - 1]!);
+    assert.ok(samples.job.length > 0, 'a job progress bar was shown');
+    await page.locator('#jobs .badge.done').first().waitFor();
+    assert.equal(await page.locator('#jobs .job').count(), 1);
+
+    const stripSize = await page.$eval('#strip', (img) => [
+      (img as HTMLImageElement).naturalWidth,
+      (img as HTMLImageElement).naturalHeight,
+    ]);
+    assert.equal(stripSize[0], 6000, `10 tiles of 600 px: ${stripSize.join('x')}`);
+    await page.waitForFunction(
+      () => (document.querySelector<HTMLImageElement>('#poster')?.naturalWidth ?? 0) > 0,
+    );
+    assert.match((await page.locator('#facts').textContent()) ?? '', /h264/i);
+
+    // The storyboard as the page reads it.
+    const outputs = `${service.base}/api/videos/bbb-a.mp4/outputs`;
+    const cues = parseVtt(await (await fetch(`${outputs}/storyboard.vtt`)).text());
+    const manifest = (await (await fetch(`${outputs}/manifest.json`)).json()) as {
+      input: { duration: number };
+    };
+    const duration = manifest.input.duration;
+    assert.ok(cues.length >= 10, `${cues.length} cues`);
+    await page.locator('#seek-wrap[data-ready="true"]').waitFor();
+
+    const seek = page.locator('#seek');
+    const box = (await seek.boundingBox())!;
+    const cueOf = (t: number) => cues.find((c) => t >= c.start && t < c.end) ?? cues.at(-1)!;
+    for (const index of [2, 6, cues.length - 1]) {
+      const cue = cues[index]!;
+      const t = (cue.start + Math.min(cue.end, duration)) / 2;
+      await page.mouse.move(box.x + (t / duration) * box.width, box.y + box.height / 2);
+      const preview = page.locator('#preview-image');
+      await preview.waitFor({ state: 'visible' });
+      const shown = await preview.evaluate((el) => ({
+        position: (el as HTMLElement).style.backgroundPosition,
+        image: (el as HTMLElement).style.backgroundImage,
+        width: (el as HTMLElement).style.width,
+        time: Number((el as HTMLElement).dataset.time),
+      }));
+      assert.equal(cueOf(shown.time), cue, `hovered ${t.toFixed(2)} s, page computed ${shown.time}`);
+      assert.equal(shown.position, `${-cue.x}px ${-cue.y}px`, `tile of cue ${index} at ${t.toFixed(2)} s`);
+      assert.equal(shown.width, `${cue.w}px`);
+      assert.match(
+        shown.image,
+        new RegExp(`/api/videos/bbb-a\\.mp4/outputs/${cue.file.replace('.', '\\.')}`),
+      );
+      if (index === 6) await page.screenshot({ path: join(ARTIFACTS, 'dashboard-hover.png') });
+    }
+    await page.mouse.move(0, 0);
+
+    // Keyboard: focus shows the preview at the current value; arrows move it.
+    await seek.focus();
+    for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowRight');
+    const byKeys = await page.evaluate(() => ({
+      value: Number(document.querySelector<HTMLInputElement>('#seek')!.value),
+      hidden: document.querySelector<HTMLElement>('#preview')!.hidden,
+      position: document.querySelector<HTMLElement>('#preview-image')!.style.backgroundPosition,
+    }));
+    assert.equal(byKeys.hidden, false);
+    assert.ok(byKeys.value > 0);
+    const keyCue = cueOf(byKeys.value);
+    assert.equal(byKeys.position, `${-keyCue.x}px ${-keyCue.y}px`);
+    assert.match((await page.locator('#time').textContent()) ?? '', /^0:0\d \/ 0:04$/);
+
+    // The player can seek: the source is served with ranges.
+    await page.waitForFunction(() => document.querySelector<HTMLVideoElement>('#player')!.readyState >= 1);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-video.png'), fullPage: true });
+
+    assert.deepEqual(errors, [], errors.join('\n'));
+    await page.close();
+  });
+
+  test('a page for an unknown video says so, without console errors', async () => {
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${service.base}/#/video/${encodeURIComponent('nothing/here.mp4')}`);
+    await page.getByText('No thumbnails yet').waitFor();
+    assert.equal(await page.locator('#video-title').textContent(), 'nothing/here.mp4');
+    // The manifest's 404 is the only failed request; Chromium logs it as a console error.
+    assert.ok(
+      errors.every((e) => /404/.test(e)),
+      errors.join('\n'),
+    );
+    await page.close();
+  });
+});
