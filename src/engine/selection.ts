@@ -1,12 +1,5 @@
-import {
-  EncodedPacket,
-  EncodedPacketSink,
-  EncodedVideoPacketSource,
-  FilePathTarget,
-  MkvOutputFormat,
-  Output,
-  type InputVideoTrack,
-} from 'mediabunny';
+import type { EncodedPacket, EncodedPacketSink, InputVideoTrack } from 'mediabunny';
+import { mediabunny } from './mediabunny.js';
 import { ThumbnailerError } from '../errors.js';
 
 /**
@@ -64,7 +57,7 @@ export class FrameIndex {
     /** Timestamp of the first frame: the video's time 0. */
     readonly start: number,
   ) {
-    this.sink = new EncodedPacketSink(track);
+    this.sink = new mediabunny.EncodedPacketSink(track);
   }
 
   private async firstKey(): Promise<EncodedPacket> {
@@ -211,8 +204,11 @@ export class FrameIndex {
     const codec = this.track.codec;
     const decoderConfig = await this.track.getDecoderConfig();
     if (!codec || !decoderConfig) throw new ThumbnailerError('E_INTERNAL', 'Selection needs a known codec.');
-    const output = new Output({ format: new MkvOutputFormat(), target: new FilePathTarget(path) });
-    const source = new EncodedVideoPacketSource(codec);
+    const output = new mediabunny.Output({
+      format: new mediabunny.MkvOutputFormat(),
+      target: new mediabunny.FilePathTarget(path),
+    });
+    const source = new mediabunny.EncodedVideoPacketSource(codec);
     output.addVideoTrack(source);
     await output.start();
     let cursorMs = 0;
@@ -234,7 +230,12 @@ export class FrameIndex {
           retimed.set(p.sequenceNumber, cursorMs);
         }
         for (const p of packets) {
-          const copy = new EncodedPacket(p.data, p.type, retimed.get(p.sequenceNumber)! / 1000, 0.001);
+          const copy = new mediabunny.EncodedPacket(
+            p.data,
+            p.type,
+            retimed.get(p.sequenceNumber)! / 1000,
+            0.001,
+          );
           await source.add(copy, count === 0 ? { decoderConfig } : undefined);
           count++;
           bytes += p.byteLength;

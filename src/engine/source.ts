@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { CustomSource, type Source } from 'mediabunny';
+import type { Source } from 'mediabunny';
+import { mediabunny } from './mediabunny.js';
 import { ThumbnailerError } from '../errors.js';
 import type { RangedVideoSource, VideoSource } from './types.js';
 
@@ -68,7 +69,7 @@ function countingSource(source: RangedVideoSource, alreadyRead = 0): ByteSource 
     etag: source.etag,
     read,
     demuxerSource: () =>
-      new CustomSource({
+      new mediabunny.CustomSource({
         getSize: () => source.size,
         read: (start, end) => read(start, end),
         // Read exactly what the demuxer asks for: prefetching read 5-9x more than the index and the

@@ -1,14 +1,6 @@
 import { join } from 'node:path';
-import {
-  FilePathSource,
-  Input,
-  MATROSKA,
-  MP4,
-  QTFF,
-  WEBM,
-  type InputVideoTrack,
-  type Source,
-} from 'mediabunny';
+import type { Input, InputVideoTrack, Source } from 'mediabunny';
+import { mediabunny } from './mediabunny.js';
 import { ThumbnailerError } from '../errors.js';
 import { remuxArgs, transcodeArgs } from './compose.js';
 import { runFfmpeg } from './exec.js';
@@ -29,7 +21,7 @@ import { downloadTo, type ByteSource } from './source.js';
 import type { InputFacts, Manifest } from './types.js';
 
 /** Containers the index route reads in place; nothing else is ever handed to the demuxer. */
-const INDEXED_FORMATS = [MP4, QTFF, MATROSKA, WEBM];
+const INDEXED_FORMATS = [mediabunny.MP4, mediabunny.QTFF, mediabunny.MATROSKA, mediabunny.WEBM];
 /** Codecs a selection file can carry. */
 const COPYABLE_CODECS = new Set(['avc', 'hevc', 'vp8', 'vp9', 'av1']);
 const COPYABLE_FFMPEG_CODECS = new Set(['h264', 'hevc', 'vp8', 'vp9', 'av1']);
@@ -88,7 +80,7 @@ async function openIndexed(
   container: Container,
   context: OpenContext,
 ): Promise<OpenVideo | undefined> {
-  const input = new Input({ source, formats: INDEXED_FORMATS });
+  const input = new mediabunny.Input({ source, formats: INDEXED_FORMATS });
   const dispose = async () => input.dispose();
   try {
     const track = await primaryTrack(input);
@@ -104,7 +96,6 @@ async function openIndexed(
     await index.write(samplePath, [0], 'fast', context.signal);
     const sampleProbe = await ffprobeFile(samplePath, 'matroska', context.signal);
     const sample = videoStream(sampleProbe);
-    const colour = await track.getColorSpace();
     const rotation = normaliseRotation(track.rotation);
     const par = track.pixelAspectRatio;
     const containerSar =
@@ -117,6 +108,7 @@ async function openIndexed(
     const [sarNum, sarDen] = sar.split(':').map(Number);
     const width = track.codedWidth;
     const height = track.codedHeight;
+    const colour = await track.getColorSpace();
     const stats = await track.computePacketStats(100).catch(() => undefined);
     const facts: InputFacts = {
       name: bytes.name,
@@ -196,7 +188,10 @@ async function openThroughProxy(
     }
     throw error;
   });
-  const input = new Input({ source: new FilePathSource(proxyPath), formats: [MATROSKA] });
+  const input = new mediabunny.Input({
+    source: new mediabunny.FilePathSource(proxyPath),
+    formats: [mediabunny.MATROSKA],
+  });
   const track = await primaryTrack(input);
   if (!track || !track.codec) {
     input.dispose();
