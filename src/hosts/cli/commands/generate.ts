@@ -16,8 +16,11 @@ export function register(program: Command): void {
       const { parseGenerateOptions } = await import('../../../engine/options.js');
       const options = parseGenerateOptions(collectGenerateOptions(flags));
       const { generate } = await import('../../../engine/generate.js');
-      const { progressBar } = await import('../progress.js');
-      const bar = flags.json ? undefined : progressBar('generating');
+      // The bar's module loads only for a terminal: pipes, CI and benchmarks don't pay for it.
+      const bar =
+        flags.json || !process.stderr.isTTY
+          ? undefined
+          : (await import('../progress.js')).progressBar('generating');
       const source = /^https?:\/\//i.test(input)
         ? ({ kind: 'url', url: input } as const)
         : ({ kind: 'file', path: input } as const);
