@@ -104,6 +104,16 @@ function capped(max: number, onOverflow: () => void): Transform & { bytes: () =>
   return Object.assign(t, { bytes: () => bytes });
 }
 
+/** What a route serving blob bytes with ranges and conditional requests can answer. */
+const RANGED_RESPONSES = {
+  200: Binary,
+  206: Binary,
+  304: NotModified,
+  401: ErrorBody,
+  404: ErrorBody,
+  416: ErrorBody,
+};
+
 /** Videos: streamed upload, source and outputs with ranges, frames on demand. */
 export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async (app, { ctx }) => {
   const { storage, maxUploadBytes } = ctx;
@@ -212,14 +222,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async
       tags: ['videos'],
       params: VideoParams,
       produces: ['video/*'],
-      response: {
-        200: Binary,
-        206: Binary,
-        304: NotModified,
-        401: ErrorBody,
-        404: ErrorBody,
-        416: ErrorBody,
-      },
+      response: RANGED_RESPONSES,
     },
     handler: async (request, reply) =>
       serveBlob(ctx, request, reply, storage.videoContainer, videoName(request.params.name), 'no-cache'),
@@ -232,14 +235,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async
       summary: 'An output file (strip.jpg, poster.jpg, storyboard.vtt, manifest.json...), with range support',
       tags: ['videos'],
       params: OutputParams,
-      response: {
-        200: Binary,
-        206: Binary,
-        304: NotModified,
-        401: ErrorBody,
-        404: ErrorBody,
-        416: ErrorBody,
-      },
+      response: RANGED_RESPONSES,
     },
     handler: async (request, reply) => {
       const name = videoName(request.params.name);
