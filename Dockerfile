@@ -22,6 +22,7 @@ COPY package.json package-lock.json ./
 COPY scripts/image-build.sh scripts/
 RUN bash scripts/image-build.sh deps
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/copy-assets.mjs scripts/
 COPY src src
 RUN bash scripts/image-build.sh app && bash scripts/image-build.sh check
 

@@ -17,6 +17,7 @@ CONTEXT=(
   host.json
   src
   scripts/image-build.sh
+  scripts/copy-assets.mjs
   scripts/install-system-deps.sh
 )
 

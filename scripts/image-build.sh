@@ -31,13 +31,16 @@ case "$step" in
     done
     # Every compiled module imports with production packages only (dynamic imports included, since
     # their targets are modules of dist/ too). The CLI entry runs its command on import, so it is
-    # started as a process instead.
+    # started as a process instead. The dashboard's scripts (dist/hosts/http/public) run in the
+    # browser, not in Node.js: they are served, not imported.
     node --input-type=module - <<'EOF'
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+const browserOnly = resolve('dist/hosts/http/public');
 const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-  e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.js') ? [join(dir, e.name)] : []);
+  e.isDirectory() ? (resolve(dir, e.name) === browserOnly ? [] : walk(join(dir, e.name)))
+  : e.name.endsWith('.js') ? [join(dir, e.name)] : []);
 const skip = new Set([resolve('dist/hosts/cli/main.js')]);
 const warn = console.warn;
 console.warn = () => {}; // @azure/functions warns that no host is present: expected here
