@@ -12,6 +12,7 @@ import { chromium } from 'playwright-core';
 import { startAzurite } from '../test/support/azurite.js';
 import { startApiService } from '../test/support/http.js';
 import { ROOT, waitFor } from '../test/support/worker.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/support/chromium.js';
 
 const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
 const OUT = join(ROOT, 'docs', 'images', 'dashboard.png');
@@ -30,18 +31,9 @@ try {
     });
   }
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.THUMBNAILER_CHROMIUM ?? '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: CHROMIUM_ARGS,
     viewport: { width: 1280, height: 1080 },
     colorScheme: 'dark',
   });

@@ -8,6 +8,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
 import { startApiService, type ApiService } from './support/http.js';
 import { ROOT } from './support/worker.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './support/chromium.js';
 
 /**
  * The dashboard in real Chromium (Debian's package, driven by playwright-core): upload through the
@@ -15,19 +16,8 @@ import { ROOT } from './support/worker.js';
  * without it this file fails (CI installs it with scripts/install-system-deps.sh --test).
  */
 
-const CHROMIUM = process.env.THUMBNAILER_CHROMIUM ?? '/usr/bin/chromium';
 const FIXTURE = join(resolve(ROOT, '..', 'shared', 'fixtures'), 'bbb-a.mp4');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 interface Cue {
   start: number;
@@ -66,9 +56,9 @@ let context: BrowserContext;
 let profile: string;
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
+  if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
-      `The dashboard tests need Chromium at ${CHROMIUM}, which is missing. Install it with ` +
+      `The dashboard tests need Chromium at ${CHROMIUM_PATH}, which is missing. Install it with ` +
         '`bash scripts/install-system-deps.sh --test` (Debian: apt-get install chromium), or point ' +
         'THUMBNAILER_CHROMIUM at a Chromium binary.',
     );
@@ -79,9 +69,9 @@ before(async () => {
   service = await startApiService(azurite.connectionString);
   profile = await mkdtemp(join(tmpdir(), 'thumbnailer-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ARGS,
+    args: CHROMIUM_ARGS,
     viewport: { width: 1360, height: 1000 },
     colorScheme: 'dark',
     timeout: 30_000,
