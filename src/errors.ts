@@ -63,21 +63,28 @@ export class ThumbnailerError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly permanent: boolean;
+  /** The option, flag or request field at fault, when one is (`rows`, `video`, `name`...). */
+  readonly field?: string;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; permanent?: boolean } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; permanent?: boolean; field?: string } = {},
+  ) {
     super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ThumbnailerError';
     this.code = code;
     this.status = SPECS[code].status;
     this.permanent = options.permanent ?? SPECS[code].permanent;
+    if (options.field !== undefined) this.field = options.field;
   }
 
   static is(value: unknown): value is ThumbnailerError {
     return value instanceof ThumbnailerError;
   }
 
-  toJSON(): { code: ErrorCode; message: string } {
-    return { code: this.code, message: this.message };
+  toJSON(): { code: ErrorCode; message: string; field?: string } {
+    return { code: this.code, message: this.message, ...(this.field ? { field: this.field } : {}) };
   }
 }
 

@@ -1,8 +1,9 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { JobRecord } from '../../adapters/jobs.js';
 import { parseGenerateOptions } from '../../engine/options.js';
 import { ThumbnailerError, asThumbnailerError } from '../../errors.js';
+import { bearerToken, tokenMatches } from '../../token.js';
 import { parseMessage } from '../worker/messages.js';
 import { ensureResources, getRuntime } from './runtime.js';
 
@@ -30,14 +31,6 @@ function fromError(error: unknown, context: InvocationContext): HttpResponseInit
   return errorResponse(e.status, e.code, e.message);
 }
 
-function tokenMatches(header: string | null, token: string): boolean {
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
-  if (!m) return false;
-  const given = Buffer.from(m[1]!.trim());
-  const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
 async function readBody(request: HttpRequest): Promise<string> {
   const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > MAX_BODY_BYTES) {
@@ -55,7 +48,10 @@ export async function submitJob(request: HttpRequest, context: InvocationContext
   try {
     const rt = await getRuntime();
     const { settings, storage } = rt;
-    if (settings.apiToken && !tokenMatches(request.headers.get('authorization'), settings.apiToken)) {
+    if (
+      settings.apiToken &&
+      !tokenMatches(bearerToken(request.headers.get('authorization')) ?? '', settings.apiToken)
+    ) {
       return {
         ...errorResponse(
           401,

@@ -91,7 +91,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         security: api.apiToken ? [{ bearer: [] }] : undefined,
       },
     });
-    if (api.apiToken) app.addHook('onRequest', bearerAuth(api.apiToken));
   }
 
   app.get('/healthz', { schema: { tags: ['health'], summary: 'Liveness' } }, async () => ({ status: 'ok' }));
@@ -126,11 +125,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       onBytesRead: api.onBytesRead,
       closing: closing.signal,
     };
-    void app.register(videoRoutes, { ctx });
-    void app.register(jobRoutes, { ctx });
-    app.get('/api/openapi.json', { schema: { hide: true } as Record<string, unknown> }, async () =>
-      app.swagger(),
-    );
+    // Every /api route lives in this one scope, and its hook runs on the route the router matched
+    // (after percent-decoding), so no spelling of a path can reach an API route without the token.
+    void app.register(async (scope) => {
+      if (api.apiToken) scope.addHook('onRequest', bearerAuth(api.apiToken));
+      await scope.register(videoRoutes, { ctx });
+      await scope.register(jobRoutes, { ctx });
+      scope.get('/api/openapi.json', { schema: { hide: true } as Record<string, unknown> }, async () =>
+        app.swagger(),
+      );
+    });
     if (api.dashboard !== false) void app.register(dashboard);
     // Open event streams end before the server waits for its connections.
     app.addHook('preClose', async () => closing.abort());

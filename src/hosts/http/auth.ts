@@ -1,12 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-
-const digest = (text: string) => createHash('sha256').update(text).digest();
+import { bearerToken, tokenMatches } from '../../token.js';
 
 /** The token of a request: `Authorization: Bearer`, or `access_token` on GETs (RFC 6750 2.3). */
 function presented(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
-  if (header) return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? '';
+  if (header) return bearerToken(header);
   // <img>, <video> and EventSource cannot send headers: the dashboard adds the token to the URL.
   if (request.method === 'GET' || request.method === 'HEAD') {
     const query = request.query as Record<string, unknown> | undefined;
@@ -17,16 +15,14 @@ function presented(request: FastifyRequest): string | undefined {
 }
 
 /**
- * An onRequest hook enforcing `THUMBNAILER_API_TOKEN` on every /api route (health, metrics and
- * the dashboard's static files stay open). Compares digests in constant time.
+ * An onRequest hook enforcing `THUMBNAILER_API_TOKEN`. It is added to the scope that holds the API
+ * routes, so it never looks at the URL: which routes it guards is decided by where they are
+ * registered (health, metrics and the dashboard's files are outside that scope).
  */
 export function bearerAuth(token: string) {
-  const expected = digest(token);
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const path = request.url.split('?')[0]!;
-    if (path !== '/api' && !path.startsWith('/api/')) return;
     const given = presented(request);
-    if (given !== undefined && given !== '' && timingSafeEqual(digest(given), expected)) return;
+    if (given !== undefined && tokenMatches(given, token)) return;
     await reply
       .status(401)
       .header('www-authenticate', 'Bearer realm="thumbnailer"')

@@ -7,7 +7,7 @@ export function fieldError(
   message: string,
   code: ErrorCode = 'E_OPTION_INVALID',
 ): ThumbnailerError {
-  return Object.assign(new ThumbnailerError(code, message), { field });
+  return new ThumbnailerError(code, message, { field });
 }
 
 /** Rethrows an E_OPTION_INVALID/E_MESSAGE_INVALID/E_URL_REFUSED as a field error. */
@@ -17,9 +17,7 @@ export function asFieldError(error: unknown, field: string | ((e: ThumbnailerErr
     ['E_OPTION_INVALID', 'E_MESSAGE_INVALID', 'E_URL_REFUSED'].includes(error.code)
   ) {
     const name = typeof field === 'string' ? field : field(error);
-    throw Object.assign(new ThumbnailerError('E_OPTION_INVALID', error.message, { cause: error }), {
-      field: name,
-    });
+    throw new ThumbnailerError('E_OPTION_INVALID', error.message, { cause: error, field: name });
   }
   throw error;
 }
@@ -76,7 +74,7 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     status = e.status;
   }
   if (status >= 500) request.log.error({ err: error }, 'request failed');
-  const field = (error as { field?: string }).field;
+  const field = ThumbnailerError.is(error) ? error.field : undefined;
   const message = status < 500 ? e.message : `Internal error (${e.code})`;
   void reply.status(status).send({ error: { code: e.code, message, ...(field ? { field } : {}) } });
 }
