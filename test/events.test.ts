@@ -145,7 +145,9 @@ describe('completion events', () => {
       const good = await media('h264');
       await h.storage.blobs.uploadFile(h.settings.videoContainer, 'shows/good.mp4', good);
       await h.storage.blobs.uploadText(h.settings.videoContainer, 'shows/bad.mp4', 'not a video at all');
-      await h.storage.queue.send(JSON.stringify({ id: 'job-good', video: 'shows/good.mp4' }));
+      await h.storage.queue.send(
+        JSON.stringify({ id: 'job-good', video: 'shows/good.mp4', options: { format: 'webp' } }),
+      );
       await h.storage.queue.send(JSON.stringify({ id: 'job-bad', video: 'shows/bad.mp4' }));
       h.runtime.worker.start();
       const queued = await waitFor('two events on the queue', async () => {
@@ -178,11 +180,17 @@ describe('completion events', () => {
       const props = await h.storage.blobs.getProperties(h.settings.videoContainer, 'shows/good.mp4');
       assert.equal(done.data!.etag, props.etag);
       const outputs = done.data!.outputs as Record<string, string>;
-      for (const file of ['strip.jpg', 'poster.jpg', 'storyboard.vtt', 'manifest.json'])
+      // The JSON job asked for WebP stills.
+      for (const file of ['strip.webp', 'poster.webp', 'storyboard.webp', 'storyboard.vtt', 'manifest.json'])
         assert.equal(
           outputs[file],
           h.storage.blobs.url(h.settings.thumbnailContainer, `shows/good.mp4/${file}`),
         );
+      const strip = await h.storage.blobs.getProperties(
+        h.settings.thumbnailContainer,
+        'shows/good.mp4/strip.webp',
+      );
+      assert.equal(strip.contentType, 'image/webp');
       // The manifest was committed before the event went out.
       assert.ok(
         await h.storage.blobs.readText(h.settings.thumbnailContainer, 'shows/good.mp4/manifest.json'),

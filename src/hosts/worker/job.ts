@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import type { BlobStore } from '../../adapters/blobs.js';
 import type { JobError, JobRecord, JobTable } from '../../adapters/jobs.js';
 import type { GenerateOptions, GenerateOptionsInput, Limits } from '../../engine/options.js';
@@ -158,10 +158,16 @@ function outputUrls(deps: JobDeps, video: string, manifest: Manifest): Record<st
   for (const o of manifest.outputs)
     urls[o.file] = deps.blobs.url(deps.thumbnailContainer, `${video}/${o.file}`);
   urls[MANIFEST] = deps.blobs.url(deps.thumbnailContainer, `${video}/${MANIFEST}`);
-  if (manifest.options.layout === 'seed' && manifest.outputs.some((o) => o.kind === 'strip')) {
-    urls['keyframes'] = deps.blobs.url(deps.thumbnailContainer, `${video}_keyframes.jpg`);
+  const strip = manifest.outputs.find((o) => o.kind === 'strip');
+  if (manifest.options.layout === 'seed' && strip) {
+    urls['keyframes'] = deps.blobs.url(deps.thumbnailContainer, seedStripName(video, strip.file));
   }
   return urls;
+}
+
+/** Where the seed sample put its strip: `<video>_keyframes.jpg` (`.webp` for a WebP strip). */
+function seedStripName(video: string, stripFile: string): string {
+  return `${video}_keyframes${extname(stripFile)}`;
 }
 
 function readManifest(text: string | undefined): Manifest | undefined {
@@ -213,7 +219,7 @@ async function commitOutputs(
   const strip = manifest.outputs.find((o) => o.kind === 'strip');
   if (manifest.options.layout === 'seed' && strip) {
     // Where the seed sample put its strip.
-    await deps.blobs.uploadFile(container, `${video}_keyframes.jpg`, join(outDir, strip.file), {
+    await deps.blobs.uploadFile(container, seedStripName(video, strip.file), join(outDir, strip.file), {
       signal,
       contentType: strip.contentType,
     });

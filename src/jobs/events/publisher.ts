@@ -86,7 +86,7 @@ export class CompletionEvents extends EventEmitter<{
     if (this.webhook) {
       const ok = hooked.status === 'fulfilled' && hooked.value?.ok === true;
       this.emit('delivery', { channel: 'webhook', ok });
-      if (ok) log.debug({ channel: 'webhook' }, 'completion event delivered');
+      if (ok) log.debug({ channel: 'webhook', webhook: this.webhook.target }, 'completion event delivered');
     }
     if (this.queue) {
       this.emit('delivery', { channel: 'queue', ok: queued.status === 'fulfilled' });
