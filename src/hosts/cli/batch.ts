@@ -225,7 +225,8 @@ export async function runBatch(items: BatchItem[], batch: BatchOptions): Promise
     const current = await upToDate(item, batch.options);
     if (current) return { item, status: 'up-to-date', manifest: current };
     try {
-      const before = item.file ? await stat(item.file) : undefined;
+      // A file that cannot be read is the engine's to report (E_INPUT_NOT_FOUND and the like).
+      const before = item.file ? await stat(item.file).catch(() => undefined) : undefined;
       const manifest = await batch.generate({
         source: item.source,
         outDir: item.outDir,

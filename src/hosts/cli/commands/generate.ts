@@ -21,10 +21,10 @@ export function register(program: Command): void {
     .action(async (inputs: string[], flags: Record<string, unknown>) => {
       const { parseGenerateOptions } = await import('../../../engine/options.js');
       const options = parseGenerateOptions(collectGenerateOptions(flags));
-      const [{ generate }, batch] = await Promise.all([
-        import('../../../engine/generate.js'),
-        import('../batch.js'),
-      ]);
+      const batch = await import('../batch.js');
+      // The engine loads only when a video needs making: a run where all is current stays quick.
+      const generate = async (request: import('../../../engine/types.js').GenerateRequest) =>
+        (await import('../../../engine/generate.js')).generate(request);
       const out = String(flags.out);
       const { items, failures, single } = await batch.expandInputs(inputs, out, flags.recursive === true);
       // The bar's module loads only for a terminal: pipes, CI and benchmarks don't pay for it.
