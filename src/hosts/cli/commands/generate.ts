@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { addGenerateOptions, collectGenerateOptions } from '../options.js';
 import { positiveInt } from './shared.js';
 
@@ -15,7 +15,11 @@ export function register(program: Command): void {
       )
       .requiredOption('-o, --out <dir>', 'output folder')
       .option('-r, --recursive', 'walk folders recursively')
-      .option('--concurrency <n>', 'videos made at once (default 2)', positiveInt),
+      .option('--concurrency <n>', 'videos made at once, 1 to 16 (default 2)', (v: string) => {
+        const n = positiveInt(v);
+        if (n > 16) throw new InvalidArgumentError('must be 16 or less (each video runs its own ffmpeg)');
+        return n;
+      }),
   )
     .option('--json', 'print the manifest as JSON (an array of results for several videos)')
     .action(async (inputs: string[], flags: Record<string, unknown>) => {
