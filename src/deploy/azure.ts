@@ -16,6 +16,7 @@ import type {
   SystemTopic,
 } from '@azure/arm-eventgrid';
 import type { DiagnosticSettingsResource } from '@azure/arm-monitor';
+import type { Identity } from '@azure/arm-msi';
 import type { Workspace } from '@azure/arm-operationalinsights';
 import type { BlobContainer, StorageAccountCreateParameters, StorageQueue, Table } from '@azure/arm-storage';
 import { acrRegistry, type AzureDeployOptions } from './azure-options.js';
@@ -114,6 +115,8 @@ type UserAssigned = { type: 'UserAssigned'; userAssignedIdentities: Record<strin
 
 export type IdentityResource = ResourceBase<'Microsoft.ManagedIdentity/userAssignedIdentities'> & {
   location: string;
+  /** Nothing to set; the published schema requires the object. */
+  properties: Pick<Writable<Identity>, 'isolationScope'>;
 };
 export type StorageAccountResource = ResourceBase<'Microsoft.Storage/storageAccounts'> &
   Pick<StorageAccountCreateParameters, 'sku' | 'kind' | 'location'> & {
@@ -135,7 +138,7 @@ export type QueueResource = ResourceBase<'Microsoft.Storage/storageAccounts/queu
   properties: Pick<StorageQueue, 'metadata'>;
 };
 export type TableResource = ResourceBase<'Microsoft.Storage/storageAccounts/tableServices/tables'> & {
-  properties: Pick<Writable<Table>, 'signedIdentifiers'>;
+  properties?: Pick<Writable<Table>, 'signedIdentifiers'>;
 };
 export type RoleAssignmentResource = ResourceBase<'Microsoft.Authorization/roleAssignments'> & {
   scope: string;
@@ -198,7 +201,7 @@ export type NestedDeploymentResource = ResourceBase<'Microsoft.Resources/deploym
   resourceGroup: string;
   properties: {
     mode: 'Incremental';
-    expressionEvaluationOptions: { scope: 'inner' };
+    expressionEvaluationOptions: { scope: 'Inner' };
     parameters: Record<string, { value: string }>;
     template: DeploymentTemplate;
   };
@@ -598,7 +601,9 @@ function eventSubscription(o: AzureDeployOptions): EventSubscriptionResource {
       eventDeliverySchema: 'EventGridSchema',
       retryPolicy: { maxDeliveryAttempts: 30, eventTimeToLiveInMinutes: 1440 },
     },
-    dependsOn: [id.systemTopic, id.queue(o.queue), eventsRoleId(o)].map(expression),
+    dependsOn: [id.systemTopic, id.storageAccount, id.eventsIdentity, id.queue(o.queue), eventsRoleId(o)].map(
+      expression,
+    ),
   };
 }
 
@@ -632,7 +637,7 @@ function acrPullDeployment(o: AzureDeployOptions): NestedDeploymentResource | un
     resourceGroup: "[parameters('registryResourceGroup')]",
     properties: {
       mode: 'Incremental',
-      expressionEvaluationOptions: { scope: 'inner' },
+      expressionEvaluationOptions: { scope: 'Inner' },
       parameters: {
         registryName: { value: "[parameters('registryName')]" },
         identityId: { value: expression(id.identity) },
@@ -792,12 +797,14 @@ export function buildAzureTemplate(o: AzureDeployOptions): DeploymentTemplate {
       apiVersion: API_VERSIONS['Microsoft.ManagedIdentity'],
       name: n.identity,
       location: LOCATION,
+      properties: {},
     },
     {
       type: 'Microsoft.ManagedIdentity/userAssignedIdentities',
       apiVersion: API_VERSIONS['Microsoft.ManagedIdentity'],
       name: n.eventsIdentity,
       location: LOCATION,
+      properties: {},
     },
     {
       type: 'Microsoft.Storage/storageAccounts',
@@ -826,7 +833,6 @@ export function buildAzureTemplate(o: AzureDeployOptions): DeploymentTemplate {
       type: 'Microsoft.Storage/storageAccounts/tableServices/tables',
       apiVersion: storageApi,
       name: `[format('{0}/default/{1}', ${STORAGE}, ${literal(JOBS_TABLE)})]`,
-      properties: {},
       dependsOn: [expression(id.storageAccount)],
     },
     ...storageRoleAssignments(o),
