@@ -361,6 +361,11 @@ describe('deploy azure: the role assignments', () => {
       0,
       'no AcrPull outside Azure Container Registry',
     );
+    assert.equal(
+      one(of, 'Microsoft.App/jobs').properties.configuration?.registries,
+      undefined,
+      'a public image',
+    );
   });
 
   test('an Azure Container Registry image: AcrPull on the registry, in its resource group, and a keyless pull', () => {
