@@ -33,7 +33,7 @@ import {
   type FrameFingerprint,
   type Gray,
 } from './support/images.js';
-import { ffprobe, FIXTURES_DIR, media, REPO_ROOT, type MediaName } from './support/media.js';
+import { CITY, ffprobe, media, REPO_ROOT, type MediaName } from './support/media.js';
 
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts', 'engine');
 
@@ -614,9 +614,9 @@ async function webpInfo(path: string): Promise<{ size: { width: number; height: 
 
 // ---------------------------------------------------------------------------------------------
 
-describe('engine: the shared fixtures (real footage)', () => {
-  test('bbb-a.mp4 with the default options: 10x5 strip of 600 px tiles, poster, storyboard', async () => {
-    const r = await run('bbb-a-defaults', join(FIXTURES_DIR, 'bbb-a.mp4'), {});
+describe('engine: real footage (city-cc0.mp4 and clips cut from it)', () => {
+  test('city-cc0.mp4 with the default options: 10x5 strip of 600 px tiles, poster, storyboard', async () => {
+    const r = await run('city-defaults', CITY, {});
     assert.deepEqual(r.manifest.options.outputs, ['strip', 'poster', 'storyboard']);
     const { strip } = await verify(r);
     assert.deepEqual(await imageSize(join(r.outDir, 'strip.jpg')), {
@@ -627,8 +627,8 @@ describe('engine: the shared fixtures (real footage)', () => {
     assert.equal(r.manifest.options.quality, 10);
   });
 
-  test('bbb-b.mp4 with a tile height, padding and margin', async () => {
-    const r = await run('bbb-b-height', join(FIXTURES_DIR, 'bbb-b.mp4'), {
+  test('cityB with a tile height, padding and margin', async () => {
+    const r = await run('cityB-height', await media('cityB'), {
       height: 90,
       rows: 3,
       cols: 4,
@@ -640,8 +640,8 @@ describe('engine: the shared fixtures (real footage)', () => {
     assert.deepEqual([strip!.layout.tileW, strip!.layout.tileH], [160, 90]);
   });
 
-  test('bbb-c.mp4 accurate, with the animated preview', async () => {
-    const r = await run('bbb-c-accurate', join(FIXTURES_DIR, 'bbb-c.mp4'), {
+  test('cityC accurate, with the animated preview', async () => {
+    const r = await run('cityC-accurate', await media('cityC'), {
       ...SMALL,
       mode: 'accurate',
       outputs: ['strip', 'poster', 'storyboard', 'animated'],
