@@ -307,7 +307,8 @@ export async function videoFingerprints(video: string): Promise<FrameFingerprint
     video,
     '-map',
     '0:v:0',
-    '-fps_mode',
+    // -vsync rather than -fps_mode (5.1+), as the engine does: the bundled 2018 build knows only this.
+    '-vsync',
     'passthrough',
     '-vf',
     `scale=${FP_W * 4}:${FP_H * 4}:out_range=full,format=gray,showinfo`,

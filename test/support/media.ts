@@ -216,8 +216,8 @@ export const MEDIA = {
           '-filter_complex',
           `${clockGraph({ duration: 8, rate: 30 })};[v]select='gte(t,4)+not(mod(n,3))'[s]`,
         ],
-        // -fps_mode arrived in ffmpeg 5.1; the bundled 2018 build only knows its older name.
-        ...['-map', '[s]', BUNDLED_FFMPEG ? '-vsync' : '-fps_mode', 'vfr'],
+        // -vsync, not -fps_mode (5.1+): the bundled 2018 build knows only the older name.
+        ...['-map', '[s]', '-vsync', 'vfr'],
         ...X264,
         ...keyframesEvery(30),
         out,
