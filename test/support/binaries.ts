@@ -21,15 +21,9 @@ function npmPath(pkg: string): string | undefined {
   }
 }
 
-/** True when the tests run on the npm-shipped static ffmpeg (a 2018 build) instead of a full one. */
+/**
+ * True when the tests run on the npm-shipped static ffmpeg (a 2018 build) instead of a full one:
+ * media.ts's skipWithout() then names the tests it cannot serve.
+ */
 export const BUNDLED_FFMPEG =
   binaries.source === 'npm' || realpathSync(FFMPEG) === npmPath('@ffmpeg-installer/ffmpeg');
-
-/**
- * A test's `skip` option: the reason when the bundled fallback cannot serve it, else undefined.
- * scripts/run-tests.mjs lists every skip by name and reason, and fails on any under
- * THUMBNAILER_TEST_NO_SKIP=1 (CI), where a full ffmpeg is installed.
- */
-export function unlessFullFfmpeg(reason: string): string | undefined {
-  return BUNDLED_FFMPEG ? `needs a full ffmpeg (the bundled 2018 build ${reason})` : undefined;
-}
