@@ -53,6 +53,8 @@ function raw(
       res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
     });
     req.on('error', reject);
+    // An answer that never ends (an unbounded event stream) fails the test instead of hanging it.
+    req.setTimeout(20_000, () => req.destroy(new Error(`${method} ${path}: no complete answer in 20 s`)));
     req.end(body);
   });
 }
