@@ -54,7 +54,11 @@ function raw(
     });
     req.on('error', reject);
     // An answer that never ends (an unbounded event stream) fails the test instead of hanging it.
-    req.setTimeout(20_000, () => req.destroy(new Error(`${method} ${path}: no complete answer in 20 s`)));
+    const timer = setTimeout(
+      () => req.destroy(new Error(`${method} ${path}: no complete answer in 20 s`)),
+      20_000,
+    );
+    req.on('close', () => clearTimeout(timer));
     req.end(body);
   });
 }
