@@ -173,6 +173,8 @@ export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async
         pipeline(counter, sniffer, () => undefined);
         try {
           const contentType = await sniffer.type;
+          // Stopped (over the cap, client gone) before the upload could listen: say so now.
+          if (sniffer.destroyed) throw sniffer.errored ?? new Error('The upload stopped');
           await blobs.uploadStream(storage.videoContainer, name, sniffer, {
             signal: controller.signal,
             contentType,
