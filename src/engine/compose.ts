@@ -18,6 +18,10 @@ export interface DecodeLimits {
  * refusing pictures over the pixel limit.
  */
 export function selectionInputArgs(selectionPath: string, limits: DecodeLimits): string[] {
+  return [...selectionReadArgs(selectionPath, limits), '-map', '0:v:0', '-an', '-sn', '-dn'];
+}
+
+function selectionReadArgs(selectionPath: string, limits: DecodeLimits): string[] {
   return flatten([
     ['-protocol_whitelist', 'file'],
     ['-format_whitelist', 'matroska'],
@@ -27,8 +31,6 @@ export function selectionInputArgs(selectionPath: string, limits: DecodeLimits):
     // otherwise shift everything by the first frame's time).
     ['-copyts'],
     ['-i', 'file:' + selectionPath],
-    ['-map', '0:v:0'],
-    ['-an', '-sn', '-dn'],
   ]);
 }
 
@@ -219,4 +221,181 @@ export function transcodeArgs(
     ['-f', 'matroska'],
     ['-y', 'file:' + outPath],
   ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One decode for every output of a job (see frameplan.ts): one input, split once, one branch per
+// output with its own `select`, size and encoder.
+
+/**
+ * How each output is encoded: codec arguments, the pixel format its filter chain ends with, the
+ * file extension and content type. The one place to change an output's encoding.
+ */
+export interface OutputEncoding {
+  extension: string;
+  contentType: string;
+  /** Last filter of the chain, the pixel format the encoder takes. */
+  pixelFormat: string;
+  codecArgs: string[];
+}
+
+export const ENCODINGS = {
+  /** Strip and storyboard sheets. */
+  sheet: (quality: number): OutputEncoding => ({
+    extension: 'jpg',
+    contentType: 'image/jpeg',
+    // Full-range 4:2:0, what the JPEG encoder expects.
+    pixelFormat: 'yuvj420p',
+    codecArgs: ['-c:v', 'mjpeg', '-q:v', String(quality)],
+  }),
+  poster: (): OutputEncoding => ({
+    extension: 'jpg',
+    contentType: 'image/jpeg',
+    pixelFormat: 'yuvj420p',
+    codecArgs: ['-c:v', 'mjpeg', '-q:v', '2'],
+  }),
+  animated: (format: 'webp' | 'gif'): OutputEncoding =>
+    format === 'webp'
+      ? {
+          extension: 'webp',
+          contentType: 'image/webp',
+          pixelFormat: 'yuv420p',
+          codecArgs: ['-c:v', 'libwebp_anim', '-quality', '70', '-f', 'webp'],
+        }
+      : { extension: 'gif', contentType: 'image/gif', pixelFormat: 'rgb24', codecArgs: ['-f', 'gif'] },
+} as const;
+
+/** Where a job's single ffmpeg run reads its frames. */
+export type DecodeInput =
+  | { kind: 'selection'; path: string }
+  | {
+      kind: 'source';
+      path: string;
+      demuxer: string;
+      /** Decode keyframes only (every frame the plan needs is one). */
+      keyframesOnly: boolean;
+      /** Seconds of the input to read: up to just past the last frame needed. */
+      readSeconds: number;
+    };
+
+/** One output of the run: which frames (`select`), what to do with them, where they go. */
+export interface DecodeBranch {
+  select: string;
+  /** Filters after `select`. */
+  filters: string[];
+  /** Build a palette for GIF: the branch splits once more into palettegen and paletteuse. */
+  palette?: boolean;
+  /** Output arguments after `-map`, ending with the target. */
+  output: string[];
+}
+
+function decodeInputArgs(input: DecodeInput, limits: DecodeLimits): string[] {
+  if (input.kind === 'selection') return selectionReadArgs(input.path, limits);
+  return flatten([
+    ['-protocol_whitelist', 'file'],
+    ['-format_whitelist', input.demuxer],
+    ['-f', input.demuxer],
+    // Rotation is applied by our own filters, like for a selection file.
+    ['-noautorotate'],
+    ['-max_pixels', String(limits.maxPixels)],
+    ...(input.keyframesOnly ? [['-skip_frame', 'nokey']] : []),
+    ['-t', input.readSeconds.toFixed(3)],
+    ['-i', 'file:' + input.path],
+  ]);
+}
+
+/**
+ * The whole run: `[0:v]split=N`, then per branch `select,filters[oK]`, each mapped to its output;
+ * `-vsync passthrough` so that every selected frame comes out once, whatever its timestamp.
+ */
+export function decodeJobArgs(input: DecodeInput, branches: DecodeBranch[], limits: DecodeLimits): string[] {
+  const labels = branches.map((_, i) => `s${i}`);
+  const graph = [`[0:v:0]split=${branches.length}${labels.map((l) => `[${l}]`).join('')}`];
+  branches.forEach((branch, i) => {
+    const chain = [branch.select, ...branch.filters].join(',');
+    graph.push(
+      branch.palette
+        ? `[s${i}]${chain},split[p${i}a][p${i}b];[p${i}a]palettegen=max_colors=128[p${i}];[p${i}b][p${i}]paletteuse=dither=bayer[o${i}]`
+        : `[s${i}]${chain}[o${i}]`,
+    );
+  });
+  return flatten(
+    decodeInputArgs(input, limits),
+    [
+      ['-filter_complex', graph.join(';')],
+      ['-vsync', 'passthrough'],
+    ],
+    branches.flatMap((branch, i) => [['-map', `[o${i}]`], branch.output]),
+  );
+}
+
+/** A sheet of `spec.cols` x `spec.rows` tiles; `pattern` writes one image per full sheet (`-%d`). */
+export function sheetBranch(
+  select: string,
+  facts: InputFacts,
+  tile: Size,
+  spec: TileSpec,
+  outPath: string,
+  sheets: 'one' | 'pattern',
+): DecodeBranch {
+  const encoding = ENCODINGS.sheet(spec.quality);
+  return {
+    select,
+    filters: [
+      ...normaliseFilters(facts, tile),
+      `tile=${spec.cols}x${spec.rows}:padding=${spec.padding}:margin=${spec.margin}:color=${spec.color}`,
+      `format=${encoding.pixelFormat}`,
+    ],
+    output: [
+      ...(sheets === 'one' ? ['-frames:v', '1'] : []),
+      ...encoding.codecArgs,
+      ...['-f', 'image2'],
+      ...(sheets === 'one' ? ['-update', '1'] : ['-start_number', '0']),
+      '-y',
+      'file:' + outPath,
+    ],
+  };
+}
+
+/** Each selected frame as its own image (`outPattern` with `%d`, from 0), e.g. poster candidates. */
+export function framesBranch(
+  select: string,
+  facts: InputFacts,
+  size: Size,
+  encoding: OutputEncoding,
+  outPattern: string,
+): DecodeBranch {
+  return {
+    select,
+    filters: [...normaliseFilters(facts, size), `format=${encoding.pixelFormat}`],
+    output: [...encoding.codecArgs, '-f', 'image2', '-start_number', '0', '-y', 'file:' + outPattern],
+  };
+}
+
+/** Small grey versions of the selected frames on stdout: poster scoring, and a count of what came out. */
+export function scoringBranch(select: string, facts: InputFacts, size: Size): DecodeBranch {
+  return {
+    select,
+    filters: [...normaliseFilters(facts, size), 'format=gray'],
+    output: ['-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'],
+  };
+}
+
+export function animatedBranch(
+  select: string,
+  facts: InputFacts,
+  size: Size,
+  format: 'webp' | 'gif',
+  fps: number,
+  outPath: string,
+): DecodeBranch {
+  const encoding = ENCODINGS.animated(format);
+  // Marks are a second apart: give them the preview's own frame rate.
+  const filters = [...normaliseFilters(facts, size), `setpts=N/(${fps}*TB)`];
+  return {
+    select,
+    filters: format === 'webp' ? [...filters, `format=${encoding.pixelFormat}`] : filters,
+    palette: format === 'gif',
+    output: [...encoding.codecArgs, '-loop', '0', '-r', String(fps), '-y', 'file:' + outPath],
+  };
 }
