@@ -438,7 +438,6 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       input = { kind: 'selection', path };
       decodedFrames = written.packets;
     }
-    // The scoring branch comes first: ffmpeg's progress counts its frames, one per mark.
     const all = [
       scoringBranch(anyMark, facts, scoringSize),
       ...branches.map((b, i) => b.branch(selects[i]!)),
@@ -448,7 +447,8 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
         signal,
         timeoutMs: limits.ffmpegTimeoutMs,
         stallTimeoutMs: limits.ffmpegStallTimeoutMs,
-        onFrames: (frames) => job.onProgress(frames / Math.max(1, plan.marks.length)),
+        // One small grey frame per mark on stdout: the run's progress.
+        onStdoutBytes: (total) => job.onProgress(total / frameBytes / Math.max(1, plan.marks.length)),
         captureStdout: true,
         maxStdoutBytes: frameBytes * plan.marks.length * 2 + frameBytes,
       }).catch((error: unknown) => {
