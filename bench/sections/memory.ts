@@ -1,5 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describeClip, ensureClip } from '../lib/clips.js';
 import { oursGenerate } from '../lib/commands.js';
 import { canMeasureMemory, measureMemory } from '../lib/memory.js';
 import { describeFailure } from '../lib/proc.js';
@@ -12,19 +13,26 @@ import type { Section, TargetRow } from '../lib/types.js';
  */
 export const memorySection: Section = {
   name: 'memory',
-  title: 'peak memory of generate, 60-min',
+  title: 'peak memory of generate, 60-min and a 300 MB single-keyframe file',
   needsOurs: true,
   async run(ctx) {
     if (!canMeasureMemory()) {
       return { timings: [], targets: [], notes: ['memory not measured: no /proc on this system.'] };
     }
     const video = ctx.media.long;
+    const onekey = await ensureClip(join(ctx.root, 'bench', '.media'), 'onekey-300mb', ctx.log);
+    ctx.log(`  ${describeClip(onekey)}`);
     const cases = [
-      oursGenerate(ctx, 'memory-strip-60', 'strip', video, ['strip']),
-      oursGenerate(ctx, 'memory-full-60', 'strip + poster + storyboard', video),
+      { item: oursGenerate(ctx, 'memory-strip-60', 'strip', video, ['strip']), on: '60-min' },
+      { item: oursGenerate(ctx, 'memory-full-60', 'strip + poster + storyboard', video), on: '60-min' },
+      // PRODUCT.md section 9: a single keyframe must not make the engine hold the whole GOP.
+      {
+        item: oursGenerate(ctx, 'memory-full-onekey', 'strip + poster + storyboard', onekey),
+        on: `${(onekey.bytes / 1024 ** 2).toFixed(0)} MB single keyframe`,
+      },
     ];
     const targets: TargetRow[] = [];
-    for (const item of cases) {
+    for (const { item, on } of cases) {
       const dir = join(ctx.tmp, item.row.id);
       await mkdir(dir, { recursive: true });
       const command = item.make(dir);
@@ -39,13 +47,13 @@ export const memorySection: Section = {
           : [`failed (${describeFailure(report.result)})`];
       const largest = report.largestProcessMB;
       ctx.log(
-        `  memory, ${item.row.label}, 60-min: node + ffmpeg ${report.treeMB.toFixed(0)} MB, largest process ` +
+        `  memory, ${item.row.label}, ${on}: node + ffmpeg ${report.treeMB.toFixed(0)} MB, largest process ` +
           `${largest === undefined ? '?' : largest.toFixed(0)} MB${problems.length ? ' INVALID' : ', output checked'}`,
       );
       for (const p of problems.slice(0, 8)) ctx.log(`    - ${p}`);
       if (problems.length === 0 && !ctx.keep) await rm(dir, { recursive: true, force: true });
       targets.push({
-        label: `peak RSS of generate (${item.row.label}), 60-min, node + ffmpeg`,
+        label: `peak RSS of generate (${item.row.label}), ${on}, node + ffmpeg`,
         // The tree is sampled; the largest process is exact: take whichever is larger.
         value: Math.max(report.treeMB, largest ?? 0),
         unit: 'MB',
