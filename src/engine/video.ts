@@ -67,8 +67,20 @@ export async function openVideo(bytes: ByteSource, context: OpenContext): Promis
       await checkMp4IndexSize(bytes.read, bytes.size, context.limits.maxIndexBytes, context.signal);
     }
     const source = bytes.demuxerSource(context.limits.maxIndexBytes);
-    const direct = await openIndexed(source, bytes, container, context);
-    if (direct) return direct;
+    try {
+      const direct = await openIndexed(source, bytes, container, context);
+      if (direct) return direct;
+    } catch (error) {
+      // A Matroska cluster is read whole: one over the cap (a live recording written as a single
+      // cluster, say) is stream-copied by ffmpeg into bounded clusters instead. An MP4 moov over
+      // the cap has no such way round.
+      if (!(
+        ThumbnailerError.is(error) &&
+        error.code === 'E_INDEX_TOO_LARGE' &&
+        container.demuxer === 'matroska'
+      ))
+        throw error;
+    }
   }
   return openThroughProxy(bytes, container, context);
 }
