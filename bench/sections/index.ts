@@ -2,7 +2,7 @@ import type { Section } from '../lib/types.js';
 import { footageSection } from './footage.js';
 import { framesSection } from './frames.js';
 import { fullSection } from './full.js';
-import { memorySection } from './memory.js';
+import { memorySection, onekeyMemorySection } from './memory.js';
 import { rareSection } from './rare.js';
 import { storageSection } from './storage.js';
 import { stripSection } from './strip.js';
@@ -14,6 +14,7 @@ export const SECTIONS: Section[] = [
   footageSection,
   rareSection,
   memorySection,
+  onekeyMemorySection,
   storageSection,
   framesSection,
 ];

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { CLIPS, describeClip, ensureClip, type ClipName } from '../lib/clips.js';
 import { oursGenerate, plainDecode, recordingManifest, type ManifestFacts } from '../lib/commands.js';
+import { warmPageCache } from '../lib/media.js';
 import { ratio } from '../lib/stats.js';
 import { runOnce } from '../lib/timing.js';
 import type { Section, TargetRow, TimingRow } from '../lib/types.js';
@@ -17,6 +18,7 @@ export const rareSection: Section = {
   name: 'rare',
   title: 'rare keyframes: default outputs against one plain decode',
   needsOurs: true,
+  cleanMedia: false,
   async run(ctx) {
     const timings: TimingRow[] = [];
     const targets: TargetRow[] = [];
@@ -24,6 +26,7 @@ export const rareSection: Section = {
     for (const name of CASES) {
       const video = await ensureClip(join(ctx.root, 'bench', '.media'), name, ctx.log);
       ctx.log(`  ${describeClip(video)}`);
+      await warmPageCache(video.path);
       const facts: ManifestFacts = {};
       const plain = plainDecode(`plain-${name}`, `plain decode, ${name}`, video);
       const ours = recordingManifest(
