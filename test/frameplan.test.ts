@@ -222,6 +222,7 @@ describe('one ffmpeg run for every output (compose)', () => {
       '-noautorotate',
       '-max_pixels',
       '1000',
+      '-copyts',
       '-skip_frame',
       'nokey',
       '-t',

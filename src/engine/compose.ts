@@ -34,13 +34,6 @@ function selectionReadArgs(selectionPath: string, limits: DecodeLimits): string[
   ]);
 }
 
-/** A single image file; `-update 1` tells the image muxer the name is not a pattern. */
-const imageOutput = (outPath: string): Arg[] => [
-  ['-f', 'image2'],
-  ['-update', '1'],
-  ['-y', 'file:' + outPath],
-];
-
 export interface TileSpec {
   cols: number;
   rows: number;
@@ -48,69 +41,6 @@ export interface TileSpec {
   margin: number;
   color: string;
   quality: number;
-}
-
-/** One contact sheet (strip or storyboard sheet) from the marked frames, in order. */
-export function tileSheetArgs(
-  selectionPath: string,
-  facts: InputFacts,
-  tile: Size,
-  spec: TileSpec,
-  outPath: string,
-  limits: DecodeLimits,
-): string[] {
-  const filters = [
-    SELECT_MARKED_FRAMES,
-    ...normaliseFilters(facts, tile),
-    `tile=${spec.cols}x${spec.rows}:padding=${spec.padding}:margin=${spec.margin}:color=${spec.color}`,
-    // Full-range 4:2:0, what the JPEG encoder expects.
-    'format=yuvj420p',
-  ];
-  return flatten(
-    selectionInputArgs(selectionPath, limits),
-    [
-      ['-vf', filters.join(',')],
-      ['-frames:v', '1'],
-      ['-q:v', String(spec.quality)],
-    ],
-    imageOutput(outPath),
-  );
-}
-
-/** Small grey frames on stdout, for scoring poster candidates. */
-export function scoringFramesArgs(
-  selectionPath: string,
-  facts: InputFacts,
-  size: Size,
-  limits: DecodeLimits,
-): string[] {
-  return flatten(selectionInputArgs(selectionPath, limits), [
-    ['-vf', [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), 'format=gray'].join(',')],
-    // One output frame per selected frame, whatever their timestamps.
-    ['-vsync', 'passthrough'],
-    ['-f', 'rawvideo'],
-    ['-pix_fmt', 'gray'],
-    ['pipe:1'],
-  ]);
-}
-
-export function singleFrameArgs(
-  selectionPath: string,
-  facts: InputFacts,
-  size: Size,
-  quality: number,
-  outPath: string,
-  limits: DecodeLimits,
-): string[] {
-  return flatten(
-    selectionInputArgs(selectionPath, limits),
-    [
-      ['-vf', [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), 'format=yuvj420p'].join(',')],
-      ['-frames:v', '1'],
-      ['-q:v', String(quality)],
-    ],
-    imageOutput(outPath),
-  );
 }
 
 /** One frame as JPEG or WebP bytes on stdout (on-demand frames). */
@@ -136,39 +66,6 @@ export function frameToStdoutArgs(
           ['-f', 'webp'],
         ];
   return flatten(selectionInputArgs(selectionPath, limits), [['-frames:v', '1']], encode, [['pipe:1']]);
-}
-
-export function animatedArgs(
-  selectionPath: string,
-  facts: InputFacts,
-  size: Size,
-  format: 'webp' | 'gif',
-  fps: number,
-  outPath: string,
-  limits: DecodeLimits,
-): string[] {
-  // Marked frames are a second apart: give them the preview's own frame rate.
-  const chain = [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), `setpts=N/(${fps}*TB)`];
-  const encode: Arg[] =
-    format === 'webp'
-      ? [
-          ['-vf', [...chain, 'format=yuv420p'].join(',')],
-          ['-c:v', 'libwebp_anim'],
-          ['-quality', '70'],
-          ['-f', 'webp'],
-        ]
-      : [
-          [
-            '-filter_complex',
-            `[0:v]${chain.join(',')},split[a][b];[a]palettegen=max_colors=128[p];[b][p]paletteuse=dither=bayer`,
-          ],
-          ['-f', 'gif'],
-        ];
-  return flatten(selectionInputArgs(selectionPath, limits), encode, [
-    ['-loop', '0'],
-    ['-r', String(fps)],
-    ['-y', 'file:' + outPath],
-  ]);
 }
 
 /** Reads a container we do not index, with its demuxer forced and only local files allowed. */
@@ -298,6 +195,8 @@ function decodeInputArgs(input: DecodeInput, limits: DecodeLimits): string[] {
     // Rotation is applied by our own filters, like for a selection file.
     ['-noautorotate'],
     ['-max_pixels', String(limits.maxPixels)],
+    // The container's own times, as the index gives them: frames are selected by those.
+    ['-copyts'],
     ...(input.keyframesOnly ? [['-skip_frame', 'nokey']] : []),
     ['-t', input.readSeconds.toFixed(3)],
     ['-i', 'file:' + input.path],
