@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'E_NO_VIDEO_STREAM'
   | 'E_CORRUPT_VIDEO'
   | 'E_LIMIT_EXCEEDED'
+  | 'E_INDEX_TOO_LARGE'
+  | 'E_SAMPLE_TOO_LARGE'
   | 'E_URL_REFUSED'
   | 'E_FFMPEG_MISSING'
   | 'E_FFMPEG_FAILED'
@@ -44,6 +46,10 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   E_NO_VIDEO_STREAM: { status: 422, permanent: true },
   E_CORRUPT_VIDEO: { status: 422, permanent: true },
   E_LIMIT_EXCEEDED: { status: 413, permanent: true },
+  /** A container index (MP4 moov, Matroska cues or cluster) larger than the engine will hold. */
+  E_INDEX_TOO_LARGE: { status: 413, permanent: true },
+  /** One sample (a coded frame) larger than the engine will hold. */
+  E_SAMPLE_TOO_LARGE: { status: 413, permanent: true },
   E_URL_REFUSED: { status: 400, permanent: true },
   E_FFMPEG_MISSING: { status: 503, permanent: false },
   E_FFMPEG_FAILED: { status: 500, permanent: false },

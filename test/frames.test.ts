@@ -173,7 +173,7 @@ describe('frames on demand, bounded', () => {
 
   test('indexOnly refuses a video the index route cannot read, before reading it whole', async () => {
     const tsPath = join(work, 'gop1s.ts');
-    await run('ffmpeg', ['-v', 'error', '-i', video, '-c', 'copy', '-f', 'mpegts', tsPath]);
+    await run(FFMPEG, ['-v', 'error', '-i', video, '-c', 'copy', '-f', 'mpegts', tsPath]);
     const service = new FrameService({ indexOnly: true });
     const { source, counter } = await countedSource(tsPath);
     try {

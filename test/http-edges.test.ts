@@ -11,6 +11,7 @@ import { Registry } from 'prom-client';
 import type { JobRecord } from '../src/adapters/jobs.js';
 import { buildApp } from '../src/hosts/http/app.js';
 import { runLocalService } from '../src/hosts/worker/local.js';
+import { FFMPEG } from './support/binaries.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
 import { readEvents, startApiService, type ApiService } from './support/http.js';
 import { ROOT } from './support/worker.js';
@@ -68,7 +69,7 @@ const errorOf = (res: RawResponse) =>
 
 async function makeVideo(name: string, args: string[]): Promise<Buffer> {
   const path = join(scratch, name);
-  await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=s=320x180:r=25:d=4', ...args, path]);
+  await run(FFMPEG, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=s=320x180:r=25:d=4', ...args, path]);
   return readFile(path);
 }
 

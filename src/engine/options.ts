@@ -91,6 +91,14 @@ export interface Limits {
   ffmpegStallTimeoutMs: number;
   /** Wall-clock limit of a whole job. */
   jobTimeoutMs: number;
+  /**
+   * Largest container index held in memory: the MP4 `moov` (or one `moof`), the Matroska cues, or
+   * one Matroska cluster (the demuxer reads a cluster whole). Checked on the declared size, before
+   * anything is read or allocated.
+   */
+  maxIndexBytes: number;
+  /** Largest single sample (coded frame), checked on the index's size before the sample is read. */
+  maxSampleBytes: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -100,4 +108,8 @@ export const DEFAULT_LIMITS: Limits = {
   ffmpegTimeoutMs: 10 * 60_000,
   ffmpegStallTimeoutMs: 120_000,
   jobTimeoutMs: 60 * 60_000,
+  // A day of 60 fps video has a moov of about 70 MB; the demuxer's tables cost a few times that.
+  maxIndexBytes: 64 * 1024 * 1024,
+  // An 8K intra frame at high quality is a few MB; 32 MB leaves room and bounds memory.
+  maxSampleBytes: 32 * 1024 * 1024,
 };

@@ -1,3 +1,4 @@
+import { selectMarks } from './frameplan.js';
 import type { GenerateOptions } from './options.js';
 import type { InputFacts } from './types.js';
 import { stillFile } from './still-format.js';
@@ -167,8 +168,8 @@ export function toneMapFilters(hdr: 'pq' | 'hlg'): string[] {
   ];
 }
 
-/** Selects the frames a selection file marks as wanted: those on whole seconds (see selection.ts). */
-export const SELECT_MARKED_FRAMES = "select='lt(abs(t-round(t))\\,0.0002)'";
+/** Selects the frames a one-output selection file marks as wanted (mask 1, see frameplan.ts). */
+export const SELECT_MARKED_FRAMES = selectMarks(1);
 
 /** `HH:MM:SS.mmm`, independent of locale. */
 export function vttTime(seconds: number): string {
