@@ -1,4 +1,5 @@
 import { SELECT_MARKED_FRAMES, normaliseFilters, type Size } from './plan.js';
+import { stillEncoding, type StillFormat } from './still-format.js';
 import type { InputFacts } from './types.js';
 
 /**
@@ -46,6 +47,8 @@ export interface TileSpec {
   margin: number;
   color: string;
   quality: number;
+  /** jpg unless given. */
+  format?: StillFormat;
 }
 
 /** One contact sheet (strip or storyboard sheet) from the marked frames, in order. */
@@ -61,16 +64,11 @@ export function tileSheetArgs(
     SELECT_MARKED_FRAMES,
     ...normaliseFilters(facts, tile),
     `tile=${spec.cols}x${spec.rows}:padding=${spec.padding}:margin=${spec.margin}:color=${spec.color}`,
-    // Full-range 4:2:0, what the JPEG encoder expects.
-    'format=yuvj420p',
   ];
+  const encoding = stillEncoding(spec.format, spec.quality);
   return flatten(
     selectionInputArgs(selectionPath, limits),
-    [
-      ['-vf', filters.join(',')],
-      ['-frames:v', '1'],
-      ['-q:v', String(spec.quality)],
-    ],
+    [['-vf', [...filters, `format=${encoding.pixelFormat}`].join(',')], ['-frames:v', '1'], encoding.args],
     imageOutput(outPath),
   );
 }
@@ -99,13 +97,18 @@ export function singleFrameArgs(
   quality: number,
   outPath: string,
   limits: DecodeLimits,
+  format: StillFormat = 'jpg',
 ): string[] {
+  const encoding = stillEncoding(format, quality);
   return flatten(
     selectionInputArgs(selectionPath, limits),
     [
-      ['-vf', [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), 'format=yuvj420p'].join(',')],
+      [
+        '-vf',
+        [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), `format=${encoding.pixelFormat}`].join(','),
+      ],
       ['-frames:v', '1'],
-      ['-q:v', String(quality)],
+      encoding.args,
     ],
     imageOutput(outPath),
   );

@@ -28,6 +28,7 @@ import {
   type Size,
 } from './plan.js';
 import { choosePoster } from './poster.js';
+import { checkStillSize, stillContentType, stillFile } from './still-format.js';
 import type { SelectionMode } from './selection.js';
 import { openVideo, type OpenVideo } from './video.js';
 import { openByteSource, type ByteSource } from './source.js';
@@ -220,18 +221,20 @@ type OutputMaker = (job: JobContext) => Promise<OutputFile[]>;
 
 const makeStrip: OutputMaker = async ({ facts, options, limits, staging, select, ffmpeg }) => {
   const plan = planStrip(facts, options);
+  checkStillSize(options.format, plan.size, 'strip');
+  const file = stillFile('strip', options.format);
   const picked = await select('strip', plan.times, options.mode);
   await ffmpeg(
     'strip',
-    tileSheetArgs(picked.path, facts, plan.tile, options, join(staging, 'strip.jpg'), limits),
+    tileSheetArgs(picked.path, facts, plan.tile, options, join(staging, file), limits),
     1,
   );
   return [
     {
       kind: 'strip',
-      file: 'strip.jpg',
+      file,
       bytes: 0,
-      contentType: 'image/jpeg',
+      contentType: stillContentType(options.format),
       ...plan.size,
       tiles: plan.times.length,
       times: picked.times,
@@ -250,7 +253,15 @@ const makeStoryboard: OutputMaker = async ({ facts, options, limits, staging, se
       options.mode,
     );
     const rows = plan.sheetRows[sheet]!;
-    const spec = { cols: plan.cols, rows, padding: 0, margin: 0, color: 'black', quality: 5 };
+    const spec = {
+      cols: plan.cols,
+      rows,
+      padding: 0,
+      margin: 0,
+      color: 'black',
+      quality: 5,
+      format: options.format,
+    };
     await ffmpeg(
       'storyboard',
       tileSheetArgs(picked.path, facts, plan.tile, spec, join(staging, file), limits),
@@ -260,7 +271,7 @@ const makeStoryboard: OutputMaker = async ({ facts, options, limits, staging, se
       kind: 'storyboard',
       file,
       bytes: 0,
-      contentType: 'image/jpeg',
+      contentType: stillContentType(options.format),
       width: plan.cols * plan.tile.width,
       height: rows * plan.tile.height,
       tiles: tiles.length,
@@ -301,13 +312,14 @@ const makePoster: OutputMaker = async ({ facts, options, limits, staging, select
   const time = picked.times[choosePoster(frames).index] ?? 0;
   const size = fitSize(facts, { width: Math.min(options.posterWidth, facts.displayWidth) });
   const chosen = await select('poster', [time], 'accurate');
+  const file = stillFile('poster', options.format);
   await ffmpeg(
     'poster',
-    singleFrameArgs(chosen.path, facts, size, 2, join(staging, 'poster.jpg'), limits),
+    singleFrameArgs(chosen.path, facts, size, 2, join(staging, file), limits, options.format),
     1,
   );
   return [
-    { kind: 'poster', file: 'poster.jpg', bytes: 0, contentType: 'image/jpeg', ...size, times: [time] },
+    { kind: 'poster', file, bytes: 0, contentType: stillContentType(options.format), ...size, times: [time] },
   ];
 };
 

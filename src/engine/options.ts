@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ThumbnailerError } from '../errors.js';
+import { STILL_FORMATS, WEBP_MAX_SIDE } from './still-format.js';
 
 /** The outputs a job can make; `animated` is the short preview (webp or gif). */
 export const OUTPUT_KINDS = ['strip', 'poster', 'storyboard', 'animated'] as const;
@@ -39,12 +40,24 @@ export const generateOptionsSchema = z
     animatedFormat: z.enum(['webp', 'gif']).default('webp'),
     animatedWidth: z.number().int().min(32).max(1280).default(320),
     layout: z.enum(['default', 'seed']).default('default'),
+    /** Strip, poster and storyboard sheets: JPEG (the default) or WebP. */
+    format: z.enum(STILL_FORMATS).default('jpg'),
   })
   .strict()
   .refine((o) => o.width === undefined || o.height === undefined, {
     message: 'give width or height, not both',
     path: ['width'],
-  });
+  })
+  .refine(
+    (o) =>
+      o.format !== 'webp' ||
+      !o.outputs.includes('strip') ||
+      o.cols * (o.width ?? 600) + (o.cols - 1) * o.padding + 2 * o.margin <= WEBP_MAX_SIDE,
+    {
+      message: `webp cannot hold a strip over ${WEBP_MAX_SIDE} px wide: use fewer columns, narrower tiles, or jpg`,
+      path: ['format'],
+    },
+  );
 
 export type GenerateOptionsInput = z.input<typeof generateOptionsSchema>;
 export type GenerateOptions = z.output<typeof generateOptionsSchema>;

@@ -1,5 +1,6 @@
 import type { GenerateOptions } from './options.js';
 import type { InputFacts } from './types.js';
+import { stillFile } from './still-format.js';
 
 /** Pure planning: which times to show, at which sizes, through which filters. No I/O. */
 
@@ -90,7 +91,10 @@ export function planStoryboard(facts: InputFacts, options: GenerateOptions): Sto
   const sheetRows = Array.from({ length: sheets }, (_, s) =>
     Math.ceil(Math.min(perSheet, count - s * perSheet) / perSheetCols),
   );
-  const sheetFiles = sheets === 1 ? ['storyboard.jpg'] : sheetRows.map((_, s) => `storyboard-${s}.jpg`);
+  const sheetFiles =
+    sheets === 1
+      ? [stillFile('storyboard', options.format)]
+      : sheetRows.map((_, s) => stillFile(`storyboard-${s}`, options.format));
   const tiles: StoryboardTile[] = [];
   for (let i = 0; i < count; i++) {
     const start = round3(i * interval);

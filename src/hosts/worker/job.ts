@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import type { BlobStore } from '../../adapters/blobs.js';
 import type { JobError, JobRecord, JobTable } from '../../adapters/jobs.js';
 import type { GenerateOptions, GenerateOptionsInput, Limits } from '../../engine/options.js';
 import { parseGenerateOptions } from '../../engine/options.js';
 import type { GenerateRequest, Manifest, Progress } from '../../engine/types.js';
 import { ThumbnailerError, asThumbnailerError, redactSecrets } from '../../errors.js';
+import { announceCompletion } from '../../jobs/events/announce.js';
+import type { CompletionEvents } from '../../jobs/events/publisher.js';
 import type { Logger } from './logger.js';
 import { decodeBody, parseMessage, type MessageForm } from './messages.js';
 
@@ -45,6 +47,8 @@ export interface JobDeps {
   maxDeliveries: number;
   retryBaseMs: number;
   retryMaxMs: number;
+  /** Completion events (THUMBNAILER_EVENTS_QUEUE, THUMBNAILER_WEBHOOK_URL), when configured. */
+  events?: CompletionEvents;
 }
 
 export interface JobRun {
@@ -59,6 +63,8 @@ export interface JobInfo {
   jobId?: string;
   video?: string;
   form?: MessageForm;
+  /** The source's ETag, once read. */
+  etag?: string;
 }
 
 export type JobOutcome =
@@ -80,6 +86,7 @@ export type JobOutcome =
       video: string;
       form: MessageForm;
       reason: 'already-done' | 'in-progress-elsewhere';
+      etag?: string;
       outputs: Record<string, string>;
       totalMs: number;
     }
@@ -151,10 +158,16 @@ function outputUrls(deps: JobDeps, video: string, manifest: Manifest): Record<st
   for (const o of manifest.outputs)
     urls[o.file] = deps.blobs.url(deps.thumbnailContainer, `${video}/${o.file}`);
   urls[MANIFEST] = deps.blobs.url(deps.thumbnailContainer, `${video}/${MANIFEST}`);
-  if (manifest.options.layout === 'seed' && manifest.outputs.some((o) => o.kind === 'strip')) {
-    urls['keyframes'] = deps.blobs.url(deps.thumbnailContainer, `${video}_keyframes.jpg`);
+  const strip = manifest.outputs.find((o) => o.kind === 'strip');
+  if (manifest.options.layout === 'seed' && strip) {
+    urls['keyframes'] = deps.blobs.url(deps.thumbnailContainer, seedStripName(video, strip.file));
   }
   return urls;
+}
+
+/** Where the seed sample put its strip: `<video>_keyframes.jpg` (`.webp` for a WebP strip). */
+function seedStripName(video: string, stripFile: string): string {
+  return `${video}_keyframes${extname(stripFile)}`;
 }
 
 function readManifest(text: string | undefined): Manifest | undefined {
@@ -206,7 +219,7 @@ async function commitOutputs(
   const strip = manifest.outputs.find((o) => o.kind === 'strip');
   if (manifest.options.layout === 'seed' && strip) {
     // Where the seed sample put its strip.
-    await deps.blobs.uploadFile(container, `${video}_keyframes.jpg`, join(outDir, strip.file), {
+    await deps.blobs.uploadFile(container, seedStripName(video, strip.file), join(outDir, strip.file), {
       signal,
       contentType: strip.contentType,
     });
@@ -257,6 +270,7 @@ export async function processJob(message: JobMessage, deps: JobDeps, run: JobRun
     signal: run.signal,
     onBytesRead: run.onBytesRead,
   });
+  info.etag = source.etag;
   const previous = readManifest(
     await deps.blobs.readText(deps.thumbnailContainer, `${video}/${MANIFEST}`, run),
   );
@@ -285,6 +299,7 @@ export async function processJob(message: JobMessage, deps: JobDeps, run: JobRun
       video,
       form: parsed.form,
       reason: 'already-done',
+      etag: source.etag,
       outputs,
       totalMs: elapsed(),
     };
@@ -463,11 +478,31 @@ export function poisonBody(message: JobMessage, error: JobError, info: JobInfo):
 }
 
 /**
- * `processJob` plus the retry/poison decision and the job record of a failure. Never throws:
- * the host carries out the decision (Worker: delete, re-hide, or poison the message; Functions:
- * return, throw, or write to the poison queue and return).
+ * `processJob` plus the retry/poison decision, the job record of a failure and the completion
+ * event of a job that ended. Never throws: the host carries out the decision (Worker: delete,
+ * re-hide, or poison the message; Functions: return, throw, or write to the poison queue and return).
  */
 export async function handleMessage(message: JobMessage, deps: JobDeps, run: JobRun): Promise<Decision> {
+  const info: JobInfo = run.info ?? {};
+  const decision = await decideMessage(message, deps, { ...run, info });
+  if (!deps.events) return decision;
+  try {
+    await announceCompletion(deps.events, decision, message, deps.logger, run.signal);
+    return decision;
+  } catch (error) {
+    // The event must be queued before the message is deleted: keep the message; its redelivery
+    // finds the outputs committed and sends the same event (same id) again.
+    return {
+      action: 'retry',
+      error: asThumbnailerError(error, 'E_STORAGE_UNAVAILABLE'),
+      delayMs: retryDelayMs(message.dequeueCount, deps.retryBaseMs, deps.retryMaxMs),
+      info,
+    };
+  }
+}
+
+/** `handleMessage` without the completion event. */
+async function decideMessage(message: JobMessage, deps: JobDeps, run: JobRun): Promise<Decision> {
   const info: JobInfo = run.info ?? {};
   if (message.dequeueCount > deps.maxDeliveries) {
     // Earlier deliveries never finished (their workers died or timed out).
