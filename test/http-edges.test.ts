@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import type { JobRecord } from '../src/adapters/jobs.js';
+import { loadSettings } from '../src/config.js';
 import { buildApp } from '../src/hosts/http/app.js';
 import { runLocalService } from '../src/hosts/worker/local.js';
 import { FFMPEG } from './support/binaries.js';
@@ -225,6 +226,14 @@ describe('open local mode (no token)', () => {
       (error: Error) => /THUMBNAILER_API_TOKEN/.test(error.message) && /--allow-open/.test(error.message),
     );
     assert.deepEqual(lines, [], 'nothing started');
+  });
+
+  test('THUMBNAILER_ALLOW_OPEN is read as a yes or no, and off by default', () => {
+    assert.equal(loadSettings({}, {}).allowOpen, false);
+    assert.equal(loadSettings({}, { THUMBNAILER_ALLOW_OPEN: '1' }).allowOpen, true);
+    assert.equal(loadSettings({}, { THUMBNAILER_ALLOW_OPEN: 'true' }).allowOpen, true);
+    assert.equal(loadSettings({}, { THUMBNAILER_ALLOW_OPEN: '0' }).allowOpen, false);
+    assert.throws(() => loadSettings({}, { THUMBNAILER_ALLOW_OPEN: 'yes please' }), /THUMBNAILER_ALLOW_OPEN/);
   });
 
   test('`thumbnailer start` with THUMBNAILER_HOST=0.0.0.0 and no token exits at once, naming the token', async () => {
