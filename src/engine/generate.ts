@@ -27,6 +27,7 @@ import {
 import { runFfmpeg } from './exec.js';
 import {
   MARK_CODES,
+  MAX_PLAN_OUTPUTS,
   MAX_SEQUENTIAL_MARKS,
   chooseRoute,
   planFrames,
@@ -385,6 +386,9 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
     results.push(() => [{ kind: 'animated', file, bytes: 0, contentType: encoding.contentType, ...size }]);
   }
 
+  if (branches.length > MAX_PLAN_OUTPUTS) {
+    throw new ThumbnailerError('E_INTERNAL', `A frame plan feeds at most ${MAX_PLAN_OUTPUTS} outputs.`);
+  }
   // The frame plan: each output's frames from the index, then their union.
   const plan = await timed('plan', async () => {
     const requests: OutputRequest[] = [];
