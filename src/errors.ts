@@ -119,5 +119,7 @@ export function redactSecrets(text: string): string {
     )
     .replace(/(AccountKey=)[^;\s"']*/gi, '$1REDACTED')
     .replace(/(SharedAccessSignature=)[^;\s"']*/gi, '$1REDACTED')
-    .replace(/(Authorization:\s*(?:Bearer|SharedKey)\s+)\S+/gi, '$1REDACTED');
+    .replace(/(Authorization:\s*(?:Bearer|SharedKey)\s+)\S+/gi, '$1REDACTED')
+    // A Standard Webhooks secret (THUMBNAILER_WEBHOOK_SECRET), should one ever be quoted.
+    .replace(/whsec_[A-Za-z0-9+/=]+/g, 'whsec_REDACTED');
 }

@@ -10,6 +10,7 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import { Webhook } from 'standardwebhooks';
 import type { Settings } from '../src/config.js';
 import { loadSettings } from '../src/config.js';
+import { redactSecrets } from '../src/errors.js';
 import type { Storage } from '../src/adapters/storage.js';
 import { handleMessage } from '../src/hosts/worker/job.js';
 import { createMetrics } from '../src/hosts/worker/metrics.js';
@@ -381,5 +382,7 @@ describe('event settings', () => {
       assert.equal(s.events.webhook?.url, url);
     }
     assert.deepEqual(loadSettings({}, base).events, {});
+    // Should a secret ever be quoted in an error or a log line, it is redacted there.
+    assert.ok(!redactSecrets(`secret is ${SECRET}.`).includes(SECRET.slice('whsec_'.length)));
   });
 });
