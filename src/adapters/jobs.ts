@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { TableClient, TableEntityResult } from '@azure/data-tables';
-import { storageError } from './errors.js';
+import { classifyStorageError, isConcurrencyConflict, storageError } from './errors.js';
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
 
@@ -137,9 +137,8 @@ export class JobTable {
     try {
       return toRecord(await this.client.getEntity<JobEntity>(JOB_PARTITION, id));
     } catch (error) {
-      const e = storageError(error, `reading job ${id}`);
-      if (e.code === 'E_BLOB_NOT_FOUND') return undefined;
-      throw e;
+      if (classifyStorageError(error) === 'not-found') return undefined;
+      throw storageError(error, `reading job ${id}`);
     }
   }
 
@@ -188,7 +187,7 @@ export class JobTable {
         try {
           current = await this.client.getEntity<ClaimEntity>(CLAIM_PARTITION, rowKey);
         } catch (error) {
-          if (storageError(error, 'reading a claim').code !== 'E_BLOB_NOT_FOUND') throw error;
+          if (classifyStorageError(error) !== 'not-found') throw error;
         }
         if (!current) {
           await this.client.createEntity(entity);
@@ -199,8 +198,7 @@ export class JobTable {
         await this.client.updateEntity(entity, 'Replace', { etag: current.etag });
         return { ok: true };
       } catch (error) {
-        const status = (error as { statusCode?: number }).statusCode;
-        if (status === 409 || status === 412) continue; // lost a race: read again
+        if (isConcurrencyConflict(error)) continue; // lost a race: read again
         throw storageError(error, `claiming video ${video}`);
       }
     }
@@ -223,8 +221,8 @@ export class JobTable {
       );
       return true;
     } catch (error) {
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status === 404 || status === 412) return false;
+      // Gone, or changed by its new owner since we read it: not ours any more.
+      if (classifyStorageError(error) === 'not-found' || isConcurrencyConflict(error)) return false;
       throw storageError(error, `renewing the claim on ${video}`);
     }
   }
@@ -237,8 +235,7 @@ export class JobTable {
       if (current.owner !== owner) return;
       await this.client.deleteEntity(CLAIM_PARTITION, rowKey, { etag: current.etag });
     } catch (error) {
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status === 404 || status === 412) return;
+      if (classifyStorageError(error) === 'not-found' || isConcurrencyConflict(error)) return;
       throw storageError(error, `releasing the claim on ${video}`);
     }
   }

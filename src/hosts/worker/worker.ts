@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { MessageQueue, QueueMessage } from '../../adapters/queue.js';
-import type { Progress } from '../../engine/types.js';
 import { ThumbnailerError, asThumbnailerError } from '../../errors.js';
-import type { Decision, JobDeps, JobInfo, JobOutcome } from './job.js';
-import { handleMessage, poisonBody } from './job.js';
+import { handleMessage } from '../../jobs/handler.js';
+import { poisonBody } from '../../jobs/policy.js';
+import { JobStop, jobController } from '../../jobs/stop.js';
+import type { Decision, JobDeps, JobEventBase, JobEvents, JobInfo } from '../../jobs/types.js';
 import { VisibilityRenewer } from './renewer.js';
 
 export interface WorkerOptions {
@@ -20,21 +21,10 @@ export interface WorkerOptions {
   maxBackoffMs?: number;
 }
 
-export interface JobEventBase {
-  messageId: string;
-  jobId?: string;
-  video?: string;
-  attempt: number;
-}
+export type { JobEventBase };
 
 /** Typed events: metrics, logs and server-sent events feed on these. */
-export interface WorkerEvents {
-  started: [JobEventBase];
-  progress: [JobEventBase & Progress];
-  completed: [JobEventBase & { outcome: JobOutcome }];
-  failed: [JobEventBase & { error: ThumbnailerError; retryInMs: number }];
-  poisoned: [JobEventBase & { error: ThumbnailerError }];
-  released: [JobEventBase & { error: ThumbnailerError }];
+export interface WorkerEvents extends JobEvents {
   bytesRead: [number];
   /**
    * Storage became unreachable (`true`, with the failure that showed it) or reachable again
@@ -48,7 +38,7 @@ export interface WorkerEvents {
 
 interface InFlight {
   message: QueueMessage;
-  controller: AbortController;
+  stop: (reason: JobStop) => void;
   done: Promise<void>;
 }
 
@@ -163,11 +153,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       clearTimeout(timer);
     }
     // 3. cancel the rest (kills ffmpeg); their handlers release the messages at once
-    for (const job of this.inFlight.values()) {
-      job.controller.abort(
-        new ThumbnailerError('E_CANCELED', 'The worker is shutting down; the job was released'),
-      );
-    }
+    for (const job of this.inFlight.values()) job.stop(JobStop.shutdown('worker'));
     await all();
     // 4. stop renewing, report
     await this.renewer.close();
@@ -236,17 +222,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private runJob(message: QueueMessage, onDecision?: (d: Decision) => void): Promise<void> {
-    const controller = new AbortController();
-    const timeout = setTimeout(() => {
-      controller.abort(
-        new ThumbnailerError(
-          // A timeout is transient (PRODUCT.md section 7): retried with backoff up to the delivery limit.
-          'E_FFMPEG_TIMEOUT',
-          `The job exceeded its time limit of ${Math.round(this.opts.jobTimeoutMs / 1000)} s`,
-        ),
-      );
-    }, this.opts.jobTimeoutMs);
-    timeout.unref();
+    // A timeout is transient (PRODUCT.md section 7): retried with backoff up to the delivery limit.
+    const job = jobController(this.opts.jobTimeoutMs);
     const tracked = this.renewer.track(message.id, message.popReceipt);
     const info: JobInfo = {};
     const base = (): JobEventBase => ({
@@ -261,13 +238,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
         { id: message.id, text: message.text, dequeueCount: message.dequeueCount },
         this.opts.job,
         {
-          signal: controller.signal,
+          signal: job.signal,
           info,
           onProgress: (p) => this.emit('progress', { ...base(), phase: p.phase, fraction: p.fraction }),
           onBytesRead: (n) => this.emit('bytesRead', n),
         },
       );
-      clearTimeout(timeout);
+      job.dispose();
       const popReceipt = (await this.renewer.untrack(message.id)) ?? tracked.popReceipt;
       onDecision?.(decision);
       await this.carryOut(message, popReceipt, decision, base());
@@ -283,12 +260,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.reportError(error, true);
       })
       .finally(() => {
-        clearTimeout(timeout);
+        job.dispose();
         void this.renewer.untrack(message.id);
         this.inFlight.delete(message.id);
         this.slotFreed?.();
       });
-    this.inFlight.set(message.id, { message, controller, done });
+    this.inFlight.set(message.id, { message, stop: job.stop, done });
     return done;
   }
 

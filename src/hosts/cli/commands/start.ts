@@ -17,7 +17,7 @@ export function register(program: Command): void {
       worker: flags.concurrency ? { concurrency: flags.concurrency as number } : undefined,
     });
     await requireFfmpeg();
-    const { runLocalService } = await import('../../worker/local.js');
+    const { runLocalService } = await import('../local.js');
     process.exitCode = await runLocalService(settings, { inMemory: Boolean(flags.inMemory) });
   });
 }

@@ -3,8 +3,8 @@ import { Transform, type Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ThumbnailerError } from '../../../errors.js';
-import { validateBlobName } from '../../worker/messages.js';
-import { contentTypeFor, queueJob } from '../../worker/submit.js';
+import { validateBlobName } from '../../../jobs/messages.js';
+import { contentTypeFor, queueJob } from '../../../jobs/submit.js';
 import type { ApiContext } from '../context.js';
 import { asFieldError } from '../errors.js';
 import { etagMatches, parseRange } from '../range.js';
@@ -294,10 +294,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async
             { time, width, mode, format, signal: clientGone(reply) },
           );
         } catch (error) {
-          if (ThumbnailerError.is(error) && error.code === 'E_OPTION_INVALID') {
-            asFieldError(error, (e) => (/^width/.test(e.message) ? 'width' : 'time'));
-          }
-          throw error;
+          return asFieldError(error, 'time');
         }
         return reply
           .header('content-type', frame.contentType)
