@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ThumbnailerError } from '../errors.js';
 import { animatedArgs, scoringFramesArgs, singleFrameArgs, tileSheetArgs } from './compose.js';
-import { runFfmpeg, type RunOptions } from './exec.js';
+import { failureReason, runFfmpeg, type RunOptions } from './exec.js';
 import { DEFAULT_LIMITS, parseGenerateOptions, type GenerateOptions, type Limits } from './options.js';
 import {
   animatedClipTimes,
@@ -190,11 +190,9 @@ function classifyDecodeError(error: unknown): unknown {
       tail + error.message,
     )
   ) {
-    return new ThumbnailerError(
-      'E_CORRUPT_VIDEO',
-      `The video cannot be decoded: ${error.message.replace(/^ffmpeg failed: /, '')}`,
-      { cause: error },
-    );
+    return new ThumbnailerError('E_CORRUPT_VIDEO', `The video cannot be decoded: ${failureReason(error)}`, {
+      cause: error,
+    });
   }
   return error;
 }
