@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { FFMPEG, FFPROBE } from './support/binaries.js';
 import { FrameService } from '../src/engine/frames.js';
 
 const run = promisify(execFile);
@@ -15,7 +16,7 @@ const frames = new FrameService();
 async function decodedSize(data: Buffer, name: string): Promise<string> {
   const path = join(work, name);
   await writeFile(path, data);
-  const { stdout } = await run('ffprobe', [
+  const { stdout } = await run(FFPROBE, [
     '-v',
     'error',
     '-show_entries',
@@ -31,7 +32,7 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), 'thumbnailer-frames-'));
   // Keyframes every second at 25 fps.
   video = join(work, 'gop1s.mp4');
-  await run('ffmpeg', [
+  await run(FFMPEG, [
     '-v',
     'error',
     '-f',
