@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'E_CANCELED'
   | 'E_JOB_TIMEOUT'
   | 'E_CLAIM_LOST'
+  | 'E_JOB_CONFLICT'
   | 'E_OUTPUT_FAILED'
   | 'E_BLOB_NOT_FOUND'
   | 'E_MESSAGE_INVALID'
@@ -51,6 +52,7 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   E_CANCELED: { status: 503, permanent: false },
   E_JOB_TIMEOUT: { status: 504, permanent: false },
   E_CLAIM_LOST: { status: 409, permanent: false },
+  E_JOB_CONFLICT: { status: 409, permanent: true },
   E_OUTPUT_FAILED: { status: 500, permanent: false },
   E_BLOB_NOT_FOUND: { status: 404, permanent: true },
   E_MESSAGE_INVALID: { status: 400, permanent: true },

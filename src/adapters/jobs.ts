@@ -26,6 +26,11 @@ export interface JobRecord {
   etag?: string;
   /** True when the job found its outputs already made and did no work. */
   skipped?: boolean;
+  /**
+   * The job whose run this one joined: the same work (video version and options) was in progress
+   * under another job when this one came, so this one waited and ended with that run's outputs.
+   */
+  duplicateOf?: string;
   createdAt: string;
   updatedAt: string;
   startedAt?: string;
@@ -37,6 +42,8 @@ export interface VideoClaim {
   owner: string;
   /** What is being made: source ETag plus options digest. */
   key: string;
+  /** The job the holder runs, so a duplicate can name the run it joins. */
+  jobId?: string;
   expiresAt: number;
 }
 
@@ -58,6 +65,9 @@ interface JobEntity {
   outputs?: string;
   etag?: string;
   skipped?: boolean;
+  duplicateOf?: string;
+  /** Canonical JSON of what was submitted (video and options): a resend must match it. */
+  request?: string;
   createdAt?: string;
   updatedAt?: string;
   startedAt?: string;
@@ -69,6 +79,7 @@ interface ClaimEntity {
   rowKey: string;
   owner: string;
   key: string;
+  jobId?: string;
   expiresAt: number;
 }
 
@@ -86,6 +97,7 @@ function toRecord(e: TableEntityResult<JobEntity>): JobRecord {
     outputs: e.outputs ? (JSON.parse(e.outputs) as Record<string, string>) : undefined,
     etag: e.etag || undefined,
     skipped: e.skipped || undefined,
+    duplicateOf: e.duplicateOf || undefined,
     createdAt: e.createdAt ?? '',
     updatedAt: e.updatedAt ?? '',
     startedAt: e.startedAt || undefined,
@@ -107,6 +119,7 @@ function toEntity(id: string, patch: Partial<JobRecord>): JobEntity {
   if (patch.outputs !== undefined) e.outputs = JSON.stringify(patch.outputs);
   if (patch.etag !== undefined) e.etag = patch.etag;
   if (patch.skipped !== undefined) e.skipped = patch.skipped;
+  if (patch.duplicateOf !== undefined) e.duplicateOf = patch.duplicateOf;
   if (patch.createdAt !== undefined) e.createdAt = patch.createdAt;
   if (patch.startedAt !== undefined) e.startedAt = patch.startedAt;
   if (patch.finishedAt !== undefined) e.finishedAt = patch.finishedAt;
@@ -151,6 +164,28 @@ export class JobTable {
     }
   }
 
+  /**
+   * Records a new job, only if no job has this id: returns undefined when created, otherwise the
+   * existing record and the request it was created for (so a resend can be told from a reuse).
+   */
+  async create(
+    record: JobRecord,
+    request: string,
+  ): Promise<{ existing: JobRecord; request?: string } | undefined> {
+    try {
+      await this.client.createEntity({ ...toEntity(record.id, record), request });
+      return undefined;
+    } catch (error) {
+      if (!isConcurrencyConflict(error)) throw storageError(error, `creating job ${record.id}`);
+    }
+    try {
+      const entity = await this.client.getEntity<JobEntity>(JOB_PARTITION, record.id);
+      return { existing: toRecord(entity), request: entity.request || undefined };
+    } catch (error) {
+      throw storageError(error, `reading job ${record.id}`);
+    }
+  }
+
   /** Newest first (by update time), at most `limit`. */
   async list(limit = 100): Promise<JobRecord[]> {
     const out: JobRecord[] = [];
@@ -178,7 +213,9 @@ export class JobTable {
     const entity: ClaimEntity = {
       partitionKey: CLAIM_PARTITION,
       rowKey,
-      ...claim,
+      owner: claim.owner,
+      key: claim.key,
+      jobId: claim.jobId ?? '',
       expiresAt: Date.now() + ttlMs,
     };
     for (let round = 0; round < 5; round++) {
@@ -193,7 +230,12 @@ export class JobTable {
           await this.client.createEntity(entity);
           return { ok: true };
         }
-        const holder: VideoClaim = { owner: current.owner, key: current.key, expiresAt: current.expiresAt };
+        const holder: VideoClaim = {
+          owner: current.owner,
+          key: current.key,
+          jobId: current.jobId || undefined,
+          expiresAt: current.expiresAt,
+        };
         if (holder.owner !== claim.owner && holder.expiresAt > Date.now()) return { ok: false, holder };
         await this.client.updateEntity(entity, 'Replace', { etag: current.etag });
         return { ok: true };

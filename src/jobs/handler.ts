@@ -9,10 +9,34 @@ import { ClaimRenewer } from './claims.js';
 import { canonicalJson, optionsDigest } from './digest.js';
 import { parseMessage, type MessageForm, type ParsedMessage } from './messages.js';
 import { commitOutputs, outputUrls, readCommittedManifest } from './outputs.js';
-import { decide, deliveredTooOften } from './policy.js';
-import { stopOf } from './stop.js';
+import { decide, deliveredTooOften, waitDelayMs } from './policy.js';
+import { JobStop, stopOf } from './stop.js';
 import { makeJobFolder } from './temp.js';
-import type { Decision, JobDeps, JobInfo, JobMessage, JobOutcome, JobRun } from './types.js';
+import type { Decision, JobDeps, JobInfo, JobMessage, JobOutcome, JobRun, WaitReason } from './types.js';
+
+/** processJob's answer when the job cannot run now, through no fault of its own. */
+export interface Deferral {
+  kind: 'deferred';
+  reason: WaitReason;
+  error?: ThumbnailerError;
+}
+
+/** A table call that fails because the table is unreachable defers the job instead of failing it. */
+class TableUnavailable extends Error {
+  constructor(readonly error: ThumbnailerError) {
+    super(error.message);
+  }
+}
+
+async function tableStep<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (ThumbnailerError.is(error) && error.code === 'E_STORAGE_UNAVAILABLE')
+      throw new TableUnavailable(error);
+    throw error;
+  }
+}
 
 /**
  * The job handler: everything from a message body to committed outputs, independent of who
@@ -71,20 +95,59 @@ export async function handleMessage(message: JobMessage, deps: JobDeps, run: Job
     const e = overDelivered ? deliveredTooOften(message.dequeueCount) : asThumbnailerError(error);
     return failed(deps, message, e, info);
   }
+  // The job's own signal: the host's (shutdown, timeout), plus a lost claim.
+  const own = new AbortController();
+  const signal = AbortSignal.any([run.signal, own.signal]);
   try {
-    const outcome = await processJob(request, message, deps, { ...run, info });
+    const outcome = await processJob(request, message, deps, {
+      ...run,
+      signal,
+      info,
+      stop: (reason) => own.abort(reason),
+    });
+    if (outcome.kind === 'deferred') return deferred(deps, message, outcome, info);
     return { action: 'ack', outcome };
   } catch (error) {
+    if (error instanceof TableUnavailable) {
+      return deferred(
+        deps,
+        message,
+        { kind: 'deferred', reason: 'table-unavailable', error: error.error },
+        info,
+      );
+    }
     const e = asThumbnailerError(error);
-    const stop = stopOf(run.signal);
+    const stop = stopOf(signal);
     if (!stop || e.permanent) return failed(deps, message, e, info);
     if (stop.kind === 'shutdown') {
       await recordFailure(deps, message, stop, info, 'queued');
       return { action: 'release', error: stop, info };
     }
-    // A timeout (or a lost claim) is why the engine stopped, whatever it threw on the way out.
+    if (stop.kind === 'claim-lost') {
+      return deferred(deps, message, { kind: 'deferred', reason: 'claim-lost', error: stop }, info);
+    }
+    // A timeout is why the engine stopped, whatever it threw on the way out.
     return failed(deps, message, stop, info);
   }
+}
+
+/** A job that waits: its record says why (when the table answers), its message comes back later. */
+async function deferred(deps: JobDeps, message: JobMessage, d: Deferral, info: JobInfo): Promise<Decision> {
+  const delayMs = waitDelayMs(deps);
+  deps.logger.info(
+    {
+      jobId: info.jobId,
+      video: info.video,
+      attempt: message.dequeueCount,
+      reason: d.reason,
+      delayMs,
+      code: d.error?.code,
+    },
+    'job waits; its message comes back later without counting as a delivery',
+  );
+  if (d.error && d.reason !== 'table-unavailable')
+    await recordFailure(deps, message, d.error, info, 'queued');
+  return { action: 'wait', reason: d.reason, delayMs, error: d.error, info };
 }
 
 async function failed(
@@ -107,8 +170,8 @@ export async function processJob(
   request: JobRequest,
   message: JobMessage,
   deps: JobDeps,
-  run: JobRun,
-): Promise<JobOutcome> {
+  run: JobRun & { stop?: (reason: JobStop) => void },
+): Promise<JobOutcome | Deferral> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   const { jobId, video, form, options } = request;
@@ -130,32 +193,38 @@ export async function processJob(
 
   // Step 2: one encode per video at a time; a redelivery of the same message may take over its own claim.
   const claimKey = `${source.etag}|${optionsDigest(options)}`;
-  const claim = await deps.jobs.claimVideo(video, { owner: message.id, key: claimKey }, deps.claimTtlMs);
+  const claim = await tableStep(() =>
+    deps.jobs.claimVideo(video, { owner: message.id, key: claimKey, jobId }, deps.claimTtlMs),
+  );
   if (!claim.ok) {
     if (claim.holder.key === claimKey) {
-      log.info({ outcome: 'skipped' }, 'the same work is in progress under another message');
-      return {
-        kind: 'skipped',
-        jobId,
-        video,
-        form,
-        reason: 'in-progress-elsewhere',
-        outputs: {},
-        totalMs: elapsed(),
-      };
+      // The same work runs under another job: this one joins it, and ends with its outputs when
+      // its message comes back and finds them committed.
+      log.info({ duplicateOf: claim.holder.jobId }, 'the same work is in progress under another job');
+      const duplicateOf = claim.holder.jobId && claim.holder.jobId !== jobId ? claim.holder.jobId : undefined;
+      await tableStep(() =>
+        deps.jobs.update(jobId, { video, status: 'queued', attempts: message.dequeueCount, duplicateOf }),
+      );
+      return { kind: 'deferred', reason: 'duplicate' };
     }
-    throw new ThumbnailerError(
-      'E_VIDEO_BUSY',
-      `Video ${video} is being processed with other options; retrying later`,
-    );
+    return {
+      kind: 'deferred',
+      reason: 'video-busy',
+      error: new ThumbnailerError(
+        'E_VIDEO_BUSY',
+        `Video ${video} is being processed with other options; waiting`,
+      ),
+    };
   }
   const renewer = claimRenewer(deps, video, message.id, log).start();
+  // Another worker took the claim (ours expired unrenewed): stop, so two never encode one video.
+  renewer.once('lost', () => run.stop?.(JobStop.claimLost(video)));
 
   const progress = new ProgressRecorder(deps, jobId, log);
   const work = await makeJobFolder(deps.tempDir);
   try {
     // Step 3: run the engine into the job's temporary folder.
-    await recordRunning(deps, jobId, video, message, source.etag);
+    await tableStep(() => recordRunning(deps, jobId, video, message, source.etag));
     log.info({ form, size: source.size }, 'job started');
     const engineStarted = performance.now();
     const outDir = join(work, 'out');
@@ -178,8 +247,9 @@ export async function processJob(
     await commitOutputs(deps, video, outDir, manifest, previous, run.signal);
     const outputs = outputUrls(deps, video, manifest);
 
-    // Step 5: record the job as done. The host deletes the message after this returns.
-    await recordDone(deps, jobId, outputs);
+    // Step 5: record the job as done. The host deletes the message after this returns. (Should
+    // the table be unreachable now, the next delivery finds the outputs and records them.)
+    await tableStep(() => recordDone(deps, jobId, outputs));
     const totalMs = elapsed();
     const bytesRead = source.bytesRead();
     log.info(

@@ -34,6 +34,15 @@ export function decide(
   };
 }
 
+/**
+ * How long a waiting message stays hidden: a few base retry delays (8 s by default), at least a
+ * second and at most 30 s, with jitter, so a duplicate ends soon after the run it joined.
+ */
+export function waitDelayMs(deps: Pick<JobDeps, 'retryBaseMs'>, random = Math.random): number {
+  const base = Math.min(30_000, Math.max(1000, deps.retryBaseMs * 4));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
 /** The error a message gets once it was delivered more often than allowed without completing. */
 export function deliveredTooOften(dequeueCount: number): ThumbnailerError {
   return new ThumbnailerError(

@@ -3,6 +3,7 @@ import type { JobRecord } from '../adapters/jobs.js';
 import type { Storage } from '../adapters/storage.js';
 import { parseGenerateOptions, type GenerateOptionsInput } from '../engine/options.js';
 import { ThumbnailerError } from '../errors.js';
+import { canonicalJson } from './digest.js';
 import { parseMessage } from './messages.js';
 
 /**
@@ -108,7 +109,9 @@ export async function submitJob(
 
 /**
  * Records a queued job and sends its JSON job message (base64, as the Functions host expects).
- * The job must be validated already. Returns the job as recorded.
+ * The job must be validated already. A job id names one job: an id already recorded for another
+ * video or other options is E_JOB_CONFLICT (409); the same job sent again is not queued twice
+ * (its record is returned as it stands), unless it failed, when it is queued again.
  */
 export async function queueJob(
   storage: Pick<SubmitStorage, 'jobs' | 'queue'>,
@@ -125,16 +128,23 @@ export async function queueJob(
     createdAt: now,
     updatedAt: now,
   };
-  await storage.jobs.update(id, {
-    video: record.video,
-    status: 'queued',
-    progress: 0,
-    attempts: 0,
-    createdAt: now,
-    error: undefined,
-  });
   // Only the options given, so environment defaults of the worker still apply to the rest.
   const given = request.options && Object.keys(request.options).length > 0 ? request.options : undefined;
+  const requestKey = canonicalJson({ video: request.video, options: given ?? {} });
+  const taken = await storage.jobs.create(record, requestKey);
+  if (taken) {
+    const { existing } = taken;
+    if (existing.video !== request.video || (taken.request !== undefined && taken.request !== requestKey)) {
+      throw new ThumbnailerError(
+        'E_JOB_CONFLICT',
+        `Job ${JSON.stringify(id)} already names another job (video ${JSON.stringify(existing.video)}); use another id`,
+        { field: 'id' },
+      );
+    }
+    if (existing.status !== 'failed') return existing;
+    await storage.jobs.update(id, { status: 'queued', progress: 0, error: undefined });
+    record.createdAt = existing.createdAt;
+  }
   await storage.queue.send(
     JSON.stringify({ id, video: request.video, ...(given ? { options: given } : {}) }),
   );

@@ -83,7 +83,16 @@ export type Decision =
   | { action: 'ack'; outcome: JobOutcome }
   | { action: 'retry'; error: ThumbnailerError; delayMs: number; info: JobInfo }
   | { action: 'poison'; error: ThumbnailerError; info: JobInfo }
-  | { action: 'release'; error: ThumbnailerError; info: JobInfo };
+  | { action: 'release'; error: ThumbnailerError; info: JobInfo }
+  /**
+   * Not this job's failure: the same work runs elsewhere, the video is busy, the job table is
+   * unreachable or the claim went to another worker. The host queues a fresh copy of the message
+   * visible after `delayMs` and deletes this one, so waiting never counts as a delivery toward the
+   * poison limit.
+   */
+  | { action: 'wait'; reason: WaitReason; delayMs: number; error?: ThumbnailerError; info: JobInfo };
+
+export type WaitReason = 'duplicate' | 'video-busy' | 'table-unavailable' | 'claim-lost';
 
 export interface JobEventBase {
   messageId: string;

@@ -92,8 +92,27 @@ export async function processQueueMessage(queueItem: unknown, context: Invocatio
       if (o.kind === 'ignored') log.info({ outcome: o.kind, reason: o.reason }, 'message ignored');
       return;
     }
-    case 'retry':
     case 'release':
+    case 'wait': {
+      // No fault of the job's: a fresh copy (not counted as a delivery) comes back later, and
+      // this one returns so the host deletes it. Should the copy fail, throwing hands the
+      // message back to the host, which redelivers it (counted).
+      const delayMs = decision.action === 'wait' ? decision.delayMs : 0;
+      await rt.storage.queue.send(message.text, {
+        base64: false,
+        visibilityTimeoutSeconds: Math.ceil(delayMs / 1000),
+      });
+      log.info(
+        {
+          jobId: decision.info.jobId,
+          reason: decision.action === 'wait' ? decision.reason : 'shutdown',
+          delayMs,
+        },
+        'job waits; a fresh copy of its message comes back later',
+      );
+      return;
+    }
+    case 'retry':
       // The host makes the message visible again after visibilityTimeout and redelivers it.
       log.warn(
         { jobId: decision.info.jobId, code: decision.error.code, maxDequeueCount: rt.host.maxDequeueCount },

@@ -55,6 +55,12 @@ export function logWorkerEvents(worker: Worker, logger: Logger): void {
       ? logger.error({ err: error }, 'storage is unreachable; backing off')
       : logger.info('storage is reachable again'),
   );
+  worker.on('deferred', (e) =>
+    logger.info(
+      { messageId: e.messageId, jobId: e.jobId, video: e.video, reason: e.reason, delayMs: e.delayMs },
+      'job waits; its message comes back later',
+    ),
+  );
   worker.on('error', (error) => logger.warn({ err: error }, 'worker background failure'));
 }
 

@@ -8,7 +8,7 @@ import type { Decision, JobDeps, JobEventBase, JobEvents, JobInfo } from '../../
 import { VisibilityRenewer } from './renewer.js';
 
 export interface WorkerOptions {
-  queue: Pick<MessageQueue, 'receive' | 'delete' | 'setVisibility' | 'name'>;
+  queue: Pick<MessageQueue, 'receive' | 'delete' | 'setVisibility' | 'send' | 'name'>;
   poison: Pick<MessageQueue, 'send'>;
   job: JobDeps;
   concurrency: number;
@@ -26,6 +26,8 @@ export type { JobEventBase };
 /** Typed events: metrics, logs and server-sent events feed on these. */
 export interface WorkerEvents extends JobEvents {
   bytesRead: [number];
+  /** A job waits (duplicate, busy video, table outage, lost claim): a fresh copy comes back later. */
+  deferred: [JobEventBase & { reason: string; delayMs: number }];
   /**
    * Storage became unreachable (`true`, with the failure that showed it) or reachable again
    * (`false`). Emitted once per outage: failures while it is down are not reported again.
@@ -269,6 +271,24 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return done;
   }
 
+  /**
+   * Gives a message back without counting a delivery: a fresh copy (dequeue count 1) visible
+   * after `delayMs`, then the original goes. Should the copy fail, the original is only re-hidden
+   * (then it counts, but nothing is lost); should the delete fail, a duplicate delivery finds the
+   * work done or claimed.
+   */
+  private async requeue(message: QueueMessage, popReceipt: string, delayMs: number): Promise<void> {
+    const seconds = Math.ceil(delayMs / 1000);
+    try {
+      await this.opts.queue.send(message.text, { base64: false, visibilityTimeoutSeconds: seconds });
+    } catch (error) {
+      this.reportError(error, true);
+      await this.opts.queue.setVisibility(message.id, popReceipt, seconds);
+      return;
+    }
+    await this.opts.queue.delete(message.id, popReceipt);
+  }
+
   private async carryOut(message: QueueMessage, popReceipt: string, decision: Decision, base: JobEventBase) {
     const q = this.opts.queue;
     switch (decision.action) {
@@ -282,8 +302,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.emit('failed', { ...base, error: decision.error, retryInMs: decision.delayMs });
         return;
       case 'release':
-        await q.setVisibility(message.id, popReceipt, 0);
+        // Shutdown is no fault of the job's: it comes back at once, as a fresh delivery.
+        await this.requeue(message, popReceipt, 0);
         this.emit('released', { ...base, error: decision.error });
+        return;
+      case 'wait':
+        await this.requeue(message, popReceipt, decision.delayMs);
+        this.emit('deferred', { ...base, reason: decision.reason, delayMs: decision.delayMs });
         return;
       case 'poison': {
         const error = asThumbnailerError(decision.error);
