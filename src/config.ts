@@ -67,6 +67,26 @@ export interface WorkerSettings {
   tempDir: string;
 }
 
+/** Where completion events go (PRODUCT.md section 10); each channel is on when configured. */
+export interface EventSettings {
+  /** THUMBNAILER_EVENTS_QUEUE: a storage queue in the same account, created when missing. */
+  queueName?: string;
+  webhook?: WebhookSettings;
+}
+
+export interface WebhookSettings {
+  /** THUMBNAILER_WEBHOOK_URL: https, or http to a loopback host. */
+  url: string;
+  /** THUMBNAILER_WEBHOOK_SECRET: `whsec_` + base64, per Standard Webhooks. Never logged. */
+  secret: string;
+  /** Deliveries tried before the event is given up (timeouts, 5xx, 408, 429 are retried). */
+  attempts: number;
+  /** Time limit of one delivery attempt. */
+  timeoutMs: number;
+  /** First pause between attempts; doubles each time. */
+  retryBaseMs: number;
+}
+
 export interface Settings {
   /** Unset: local mode, where `thumbnailer start` runs the embedded emulator. */
   storage?: StorageConnection;
@@ -78,12 +98,15 @@ export interface Settings {
   port: number;
   host: string;
   apiToken?: string;
+  /** THUMBNAILER_ALLOW_OPEN: serve the API without a token beyond loopback, on purpose. */
+  allowOpen: boolean;
   /** Largest video `POST /api/videos` accepts (THUMBNAILER_MAX_UPLOAD_BYTES). */
   maxUploadBytes: number;
   /** Environment default for the `layout` job option. */
   layout?: 'default' | 'seed';
   logLevel: string;
   worker: WorkerSettings;
+  events: EventSettings;
 }
 
 /** Flags a command may pass; each wins over its environment variable. */
@@ -95,6 +118,7 @@ export interface SettingsOverrides {
   port?: number;
   host?: string;
   apiToken?: string;
+  allowOpen?: boolean;
   maxUploadBytes?: number;
   layout?: 'default' | 'seed';
   logLevel?: string;
@@ -127,6 +151,7 @@ const schema = z.object({
   THUMBNAILER_PORT: intFromEnv(0, 65535).default(7071),
   THUMBNAILER_HOST: z.string().min(1).default('127.0.0.1'),
   THUMBNAILER_API_TOKEN: z.string().min(1).optional(),
+  THUMBNAILER_ALLOW_OPEN: z.enum(['0', '1', 'false', 'true']).optional(),
   THUMBNAILER_MAX_UPLOAD_BYTES: intFromEnv(1, Number.MAX_SAFE_INTEGER).default(4 * 1024 ** 3),
   THUMBNAIL_LAYOUT: z.enum(['default', 'seed']).optional(),
   THUMBNAILER_LOG_LEVEL: z
@@ -143,7 +168,50 @@ const schema = z.object({
   THUMBNAILER_TEMP_DIR: z.string().min(1).optional(),
   THUMBNAILER_FFMPEG_TIMEOUT_MS: intFromEnv(1000, 24 * 3_600_000).optional(),
   THUMBNAILER_FFMPEG_STALL_MS: intFromEnv(1000, 3_600_000).optional(),
+  THUMBNAILER_EVENTS_QUEUE: queueName.optional(),
+  THUMBNAILER_WEBHOOK_URL: z.string().min(1).optional(),
+  THUMBNAILER_WEBHOOK_SECRET: z.string().min(1).optional(),
+  THUMBNAILER_WEBHOOK_ATTEMPTS: intFromEnv(1, 10).default(5),
+  THUMBNAILER_WEBHOOK_TIMEOUT_MS: intFromEnv(100, 120_000).default(10_000),
+  THUMBNAILER_WEBHOOK_RETRY_BASE_MS: intFromEnv(0, 60_000).default(1000),
 });
+
+/** Hosts a webhook may reach over plain http: this machine only. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase();
+  return (
+    h === 'localhost' ||
+    h.endsWith('.localhost') ||
+    h === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)
+  );
+}
+
+/**
+ * Why a webhook URL is refused, or undefined when it is allowed: https, or http to a loopback
+ * host; no credentials in the URL. The reason never quotes the URL (its query may hold a key).
+ */
+export function webhookUrlProblem(raw: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'is not a URL';
+  }
+  if (url.username || url.password) return 'must not carry credentials (user:password@)';
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:')
+    return isLoopbackHost(url.hostname) ? undefined : 'must use https (http only for loopback hosts)';
+  return 'must be an https URL';
+}
+
+/** `whsec_` followed by base64 of 24 to 64 random bytes, the Standard Webhooks secret format. */
+function webhookSecretProblem(secret: string): string | undefined {
+  const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
+  if (!m) return 'must be whsec_ followed by base64';
+  const bytes = Buffer.from(m[1]!, 'base64').length;
+  return bytes >= 24 && bytes <= 64 ? undefined : 'must hold 24 to 64 bytes of key (base64 after whsec_)';
+}
 
 /** A setting is wrong: the message names the variable. */
 export class SettingsError extends Error {
@@ -213,6 +281,37 @@ export function loadSettings(
     throw new SettingsError('Invalid setting THUMBNAILCONTAINER: must differ from VIDEOCONTAINER');
   }
 
+  const events: EventSettings = {};
+  if (e.THUMBNAILER_EVENTS_QUEUE) {
+    if (e.THUMBNAILER_EVENTS_QUEUE === queue || e.THUMBNAILER_EVENTS_QUEUE === `${queue}-poison`)
+      throw new SettingsError(
+        'Invalid setting THUMBNAILER_EVENTS_QUEUE: must differ from the request queue and its poison queue',
+      );
+    events.queueName = e.THUMBNAILER_EVENTS_QUEUE;
+  }
+  if (e.THUMBNAILER_WEBHOOK_URL || e.THUMBNAILER_WEBHOOK_SECRET) {
+    if (!e.THUMBNAILER_WEBHOOK_URL)
+      throw new SettingsError(
+        'Invalid setting THUMBNAILER_WEBHOOK_URL: required with THUMBNAILER_WEBHOOK_SECRET',
+      );
+    if (!e.THUMBNAILER_WEBHOOK_SECRET)
+      throw new SettingsError(
+        'Invalid setting THUMBNAILER_WEBHOOK_SECRET: required with THUMBNAILER_WEBHOOK_URL (events are always signed)',
+      );
+    const urlProblem = webhookUrlProblem(e.THUMBNAILER_WEBHOOK_URL);
+    if (urlProblem) throw new SettingsError(`Invalid setting THUMBNAILER_WEBHOOK_URL: ${urlProblem}`);
+    const secretProblem = webhookSecretProblem(e.THUMBNAILER_WEBHOOK_SECRET);
+    if (secretProblem)
+      throw new SettingsError(`Invalid setting THUMBNAILER_WEBHOOK_SECRET: ${secretProblem}`);
+    events.webhook = {
+      url: e.THUMBNAILER_WEBHOOK_URL,
+      secret: e.THUMBNAILER_WEBHOOK_SECRET,
+      attempts: e.THUMBNAILER_WEBHOOK_ATTEMPTS,
+      timeoutMs: e.THUMBNAILER_WEBHOOK_TIMEOUT_MS,
+      retryBaseMs: e.THUMBNAILER_WEBHOOK_RETRY_BASE_MS,
+    };
+  }
+
   const w = overrides.worker ?? {};
   const worker: WorkerSettings = {
     concurrency: check('--concurrency', intFromEnv(1, 64), w.concurrency ?? e.THUMBNAILER_CONCURRENCY),
@@ -238,9 +337,11 @@ export function loadSettings(
     port: check('--port', intFromEnv(0, 65535), overrides.port ?? e.THUMBNAILER_PORT),
     host: overrides.host ?? e.THUMBNAILER_HOST,
     apiToken: overrides.apiToken ?? e.THUMBNAILER_API_TOKEN,
+    allowOpen: overrides.allowOpen ?? ['1', 'true'].includes(e.THUMBNAILER_ALLOW_OPEN ?? ''),
     maxUploadBytes: overrides.maxUploadBytes ?? e.THUMBNAILER_MAX_UPLOAD_BYTES,
     layout: overrides.layout ?? e.THUMBNAIL_LAYOUT,
     logLevel: overrides.logLevel ?? e.THUMBNAILER_LOG_LEVEL,
     worker,
+    events,
   };
 }

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'E_NO_VIDEO_STREAM'
   | 'E_CORRUPT_VIDEO'
   | 'E_LIMIT_EXCEEDED'
+  | 'E_INDEX_TOO_LARGE'
+  | 'E_SAMPLE_TOO_LARGE'
   | 'E_URL_REFUSED'
   | 'E_FFMPEG_MISSING'
   | 'E_FFMPEG_FAILED'
@@ -29,6 +31,8 @@ export type ErrorCode =
   | 'E_NOT_FOUND'
   | 'E_UNAUTHORIZED'
   | 'E_RANGE_NOT_SATISFIABLE'
+  | 'E_FRAME_UNAVAILABLE'
+  | 'E_OVERLOADED'
   | 'E_INTERNAL';
 
 interface ErrorSpec {
@@ -45,6 +49,10 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   E_NO_VIDEO_STREAM: { status: 422, permanent: true },
   E_CORRUPT_VIDEO: { status: 422, permanent: true },
   E_LIMIT_EXCEEDED: { status: 413, permanent: true },
+  /** A container index (MP4 moov, Matroska cues or cluster) larger than the engine will hold. */
+  E_INDEX_TOO_LARGE: { status: 413, permanent: true },
+  /** One sample (a coded frame) larger than the engine will hold. */
+  E_SAMPLE_TOO_LARGE: { status: 413, permanent: true },
   E_URL_REFUSED: { status: 400, permanent: true },
   E_FFMPEG_MISSING: { status: 503, permanent: false },
   E_FFMPEG_FAILED: { status: 500, permanent: false },
@@ -62,6 +70,10 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   E_NOT_FOUND: { status: 404, permanent: true },
   E_UNAUTHORIZED: { status: 401, permanent: true },
   E_RANGE_NOT_SATISFIABLE: { status: 416, permanent: true },
+  // Frames on demand read only through the container index; other videos have their job's outputs.
+  E_FRAME_UNAVAILABLE: { status: 422, permanent: true },
+  // A bounded resource is full (frames being made, event streams): shed with 503 and Retry-After.
+  E_OVERLOADED: { status: 503, permanent: false },
   E_INTERNAL: { status: 500, permanent: false },
 };
 

@@ -17,6 +17,8 @@ const run = promisify(execFile);
  */
 let work: string;
 let video: string;
+/** The same picture with a keyframe every 2 s (50 frames): a long GOP, open to B-frames. */
+let longGop: string;
 const FPS = 25;
 /** What that level reads as in a (full-range) JPEG. */
 const level = (frame: number) => Math.round(((20 + ((frame * 4) % 200) - 16) * 255) / 219);
@@ -46,9 +48,7 @@ async function tileLevels(
   return levels;
 }
 
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'thumbnailer-accuracy-'));
-  video = join(work, 'numbered.mp4');
+async function numberedVideo(path: string, gop: number): Promise<void> {
   await run(FFMPEG, [
     '-v',
     'error',
@@ -65,15 +65,26 @@ before(async () => {
     '-bf',
     '3',
     '-g',
-    '1000',
+    String(gop),
+    '-keyint_min',
+    String(gop),
+    '-sc_threshold',
+    '0',
     '-crf',
     '1',
     '-pix_fmt',
     'yuv420p',
     '-movflags',
     '+faststart',
-    video,
+    path,
   ]);
+}
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'thumbnailer-accuracy-'));
+  video = join(work, 'numbered.mp4');
+  longGop = join(work, 'numbered-gop50.mp4');
+  await Promise.all([numberedVideo(video, 1000), numberedVideo(longGop, 50)]);
 });
 after(() => rm(work, { recursive: true, force: true }));
 
@@ -122,5 +133,98 @@ describe('frame accuracy through B-frames and long GOPs', () => {
     sheetLevels.forEach((got, i) =>
       assert.ok(Math.abs(got - level(sheetFrames[i]!)) <= 3, `storyboard tile ${i}`),
     );
+  });
+});
+
+/** Level at the middle of a single image. */
+async function centreLevel(image: string, width: number, height: number): Promise<number> {
+  return (await tileLevels(image, 1, 1, width, height))[0]!;
+}
+
+describe('one decode for every output: each tile still shows its own frame', () => {
+  for (const [name, path] of [
+    ['single keyframe', () => video],
+    ['keyframe every 2 s', () => longGop],
+  ] as const) {
+    for (const mode of ['fast', 'accurate'] as const) {
+      for (const route of ['seek', 'sequential'] as const) {
+        test(`${name}, ${mode} mode, ${route} route: strip, storyboard, poster and preview`, async () => {
+          const out = join(work, `${name}-${mode}-${route}`.replace(/\s+/g, '-'));
+          const manifest = await generate({
+            source: { kind: 'file', path: path() },
+            outDir: out,
+            decodeRoute: route,
+            options: {
+              mode,
+              cols: 5,
+              rows: 2,
+              width: 160,
+              outputs: ['strip', 'storyboard', 'poster', 'animated'],
+            },
+          });
+          assert.equal(manifest.decode.route, route);
+          assert.ok(manifest.decode.decodedFrames > 0, 'decoded frames counted');
+          // One decode for all outputs: never more frames than the video has.
+          assert.ok(
+            manifest.decode.decodedFrames <= 12 * FPS,
+            `${manifest.decode.decodedFrames} frames decoded`,
+          );
+
+          const strip = manifest.outputs.find((o) => o.kind === 'strip')!;
+          const targets = [0.6, 1.8, 3, 4.2, 5.4, 6.6, 7.8, 9, 10.2, 11.4];
+          strip.times!.forEach((t, i) => {
+            // Accurate: the frame shown at the target; fast: a keyframe within half the spacing.
+            const allowed = mode === 'accurate' ? 1 / FPS : 0.6;
+            assert.ok(t <= targets[i]! + 1e-6 || mode === 'fast', `tile ${i} at ${t} s, after its target`);
+            assert.ok(Math.abs(t - targets[i]!) <= allowed + 1e-6, `tile ${i} at ${t} s for ${targets[i]} s`);
+          });
+          const frames = strip.times!.map((t) => Math.round(t * FPS));
+          assert.equal(new Set(frames).size, 10, 'ten different frames');
+          const levels = await tileLevels(join(out, 'strip.jpg'), 5, 2, 160, 90);
+          levels.forEach((got, i) =>
+            assert.ok(
+              Math.abs(got - level(frames[i]!)) <= 3,
+              `strip tile ${i}: level ${got} for frame ${frames[i]}`,
+            ),
+          );
+
+          const sheet = manifest.outputs.find((o) => o.kind === 'storyboard')!;
+          const sheetFrames = sheet.times!.map((t) => Math.round(t * FPS));
+          const sheetLevels = await tileLevels(join(out, 'storyboard.jpg'), 10, 1, 160, 90);
+          sheetLevels.forEach((got, i) =>
+            assert.ok(
+              Math.abs(got - level(sheetFrames[i]!)) <= 3,
+              `storyboard tile ${i}: level ${got} for frame ${sheetFrames[i]}`,
+            ),
+          );
+
+          const poster = manifest.outputs.find((o) => o.kind === 'poster')!;
+          const posterFrame = Math.round(poster.times![0]! * FPS);
+          const posterLevel = await centreLevel(join(out, 'poster.jpg'), poster.width!, poster.height!);
+          assert.ok(
+            Math.abs(posterLevel - level(posterFrame)) <= 3,
+            `poster: level ${posterLevel} for frame ${posterFrame}`,
+          );
+          assert.ok(manifest.outputs.some((o) => o.kind === 'animated'));
+        });
+      }
+    }
+  }
+
+  test('the cost model takes one pass on a single keyframe and seeks on short GOPs in fast mode', async () => {
+    const one = await generate({
+      source: { kind: 'file', path: video },
+      outDir: join(work, 'auto-one'),
+      options: { outputs: ['strip', 'storyboard', 'poster'] },
+    });
+    assert.equal(one.decode.route, 'sequential');
+    const gop = await generate({
+      source: { kind: 'file', path: longGop },
+      outDir: join(work, 'auto-gop'),
+      options: { cols: 2, rows: 1, outputs: ['strip'] },
+    });
+    assert.equal(gop.decode.route, 'seek');
+    assert.ok(gop.decode.keyframesOnly, 'fast mode on keyframes decodes keyframes only');
+    assert.equal(gop.decode.decodedFrames, 2);
   });
 });

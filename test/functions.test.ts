@@ -26,6 +26,7 @@ import { ROOT, testSettings } from './support/worker.js';
 
 const QUEUE = 'fn-requests';
 const FUNCTION = 'thumbnail';
+const EVENTS_QUEUE = 'fn-events';
 
 let azurite: TestAzurite;
 let proxy: FaultProxy;
@@ -75,6 +76,7 @@ before(async () => {
     THUMBNAIL_QUEUE: QUEUE,
     THUMBNAILER_LOG_LEVEL: 'warn',
     THUMBNAILER_TEMP_DIR: tempDir,
+    THUMBNAILER_EVENTS_QUEUE: EVENTS_QUEUE,
   });
   storage = await createStorage(testSettings(azurite.connectionString, { queueName: QUEUE }));
   await storage.ensure();
@@ -225,6 +227,20 @@ describe('failures: transient ones are retried by the host, permanent ones are n
     assert.equal(job?.error?.code, 'E_BLOB_NOT_FOUND');
     const poisoned = (await poisonMessages()).find((m) => m.jobId === 'job-missing');
     assert.equal((poisoned?.error as { code: string } | undefined)?.code, 'E_BLOB_NOT_FOUND');
+  });
+
+  test('jobs that end send their completion events to THUMBNAILER_EVENTS_QUEUE (created when missing)', async () => {
+    const texts = await storage.queueNamed(EVENTS_QUEUE).peek(32);
+    const events = texts.map(
+      (t) => JSON.parse(Buffer.from(t, 'base64').toString('utf8')) as Record<string, unknown>,
+    );
+    const completed = events.find((e) => (e.data as { jobId: string }).jobId === 'msg-a');
+    assert.equal(completed?.type, 'video-thumbnailer.job.completed');
+    assert.equal(completed?.subject, 'clips/a.mp4');
+    assert.equal(completed?.specversion, '1.0');
+    const failed = events.find((e) => (e.data as { jobId: string }).jobId === 'job-missing');
+    assert.equal(failed?.type, 'video-thumbnailer.job.failed');
+    assert.equal((failed?.data as { error: { code: string } }).error.code, 'E_BLOB_NOT_FOUND');
   });
 
   test('storage answering 503 makes the function throw, so the host redelivers; it recovers after', async () => {

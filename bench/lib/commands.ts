@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { checkOurOutputs, checkStrip } from './checks.js';
+import { checkOurOutputs, checkStrip, readManifest } from './checks.js';
 import type { Media } from './media.js';
 import { timed, type Timed } from './timing.js';
 import type { BenchContext } from './types.js';
@@ -105,4 +105,51 @@ export function keyframeScan(ctx: BenchContext, id: string, label: string, video
         refs: ctx.refs,
       }),
   }));
+}
+
+/** One plain decode of the whole video, the yardstick of the rare-keyframe targets: `ffmpeg -i X -an -f null -`. */
+export function plainDecode(id: string, label: string, video: Media): Timed {
+  return timed(id, label, `ffmpeg -i ${short(video)} -an -f null -`, () => ({
+    file: 'ffmpeg',
+    args: ['-hide_banner', '-v', 'error', '-nostdin', '-i', video.path, '-an', '-f', 'null', '-'],
+    timeoutMs: 20 * 60_000,
+    // Nothing to look at: a clean exit is the check.
+    verify: async () => [],
+  }));
+}
+
+/** What our manifest says about the last checked run of a command: bytes read and how frames were decoded. */
+export interface ManifestFacts {
+  bytesRead?: number;
+  inputBytes?: number;
+  decode?: { route: string; decodedFrames: number; frames: number };
+}
+
+/** Wraps a command of ours so that each check also records the manifest's figures into `facts`. */
+export function recordingManifest(item: Timed, facts: ManifestFacts): Timed {
+  const make = item.make;
+  return {
+    ...item,
+    make: (dir) => {
+      const command = make(dir);
+      return {
+        ...command,
+        verify: async () => {
+          const problems = await command.verify();
+          const manifest = await readManifest(join(dir, 'out'));
+          if (typeof manifest !== 'string') {
+            const m = manifest as unknown as {
+              bytesRead?: number;
+              input?: { size?: number };
+              decode?: ManifestFacts['decode'];
+            };
+            facts.bytesRead = m.bytesRead;
+            facts.inputBytes = m.input?.size;
+            facts.decode = m.decode;
+          }
+          return problems;
+        },
+      };
+    },
+  };
 }

@@ -57,18 +57,38 @@ const FONTS = [
 /** Escapes a value for an ffmpeg filter option written between single quotes. */
 const filterQuote = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "'\\''")}'`;
 
-function encodeArgs(output: string, font: string | undefined): string[] {
+/**
+ * The moving test card as ffmpeg input arguments (two lavfi inputs and a filter graph whose output
+ * is `[v]`, mapped): testsrc2 turning once round the colour wheel over `seconds`, a white bar
+ * crossing it, the time written large, and `extra` filters (grain, say) last.
+ */
+export function movingPicture(
+  width: number,
+  height: number,
+  fps: number,
+  seconds: number,
+  font: string | undefined,
+  extra?: string,
+): string[] {
   const text = font
-    ? `,drawtext=fontfile=${filterQuote(font)}:text='%{pts\\:hms}':fontsize=140:fontcolor=white` +
-      ':box=1:boxcolor=black@0.6:boxborderw=20:x=(w-tw)/2:y=h-th-80'
+    ? `,drawtext=fontfile=${filterQuote(font)}:text='%{pts\\:hms}':fontsize=${Math.round((140 * height) / 1080)}:fontcolor=white` +
+      `:box=1:boxcolor=black@0.6:boxborderw=${Math.round((20 * height) / 1080)}:x=(w-tw)/2:y=h-th-${Math.round((80 * height) / 1080)}`
     : '';
+  const bar = Math.round((120 * width) / 1920);
+  return [
+    ...['-f', 'lavfi', '-i', `testsrc2=s=${width}x${height}:r=${fps}:d=${seconds}`],
+    ...['-f', 'lavfi', '-i', `color=c=white:s=${bar}x${height}:r=${fps}:d=${seconds}`],
+    '-filter_complex',
+    `[0:v]hue=H=2*PI*t/${seconds}[bg];[bg][1:v]overlay=x='(W-w)*t/${seconds}':y=0:eval=frame${text}${extra ? ',' + extra : ''},format=yuv420p[v]`,
+    ...['-map', '[v]'],
+  ];
+}
+
+function encodeArgs(output: string, font: string | undefined): string[] {
   return [
     ...['-hide_banner', '-v', 'error', '-nostats', '-progress', 'pipe:1', '-y'],
-    ...['-f', 'lavfi', '-i', `testsrc2=s=1920x1080:r=${FPS}:d=${SECONDS}`],
-    ...['-f', 'lavfi', '-i', `color=c=white:s=120x1080:r=${FPS}:d=${SECONDS}`],
-    '-filter_complex',
-    `[0:v]hue=H=2*PI*t/${SECONDS}[bg];[bg][1:v]overlay=x='(W-w)*t/${SECONDS}':y=0:eval=frame${text},format=yuv420p[v]`,
-    ...['-map', '[v]', '-an'],
+    ...movingPicture(1920, 1080, FPS, SECONDS, font),
+    '-an',
     ...['-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high'],
     // A keyframe every 4 s exactly: fixed GOP, no scene-cut keyframes.
     ...['-g', String(GOP), '-keyint_min', String(GOP), '-sc_threshold', '0'],
@@ -86,7 +106,7 @@ function concatArgs(list: string, output: string): string[] {
   ];
 }
 
-async function findFont(): Promise<string | undefined> {
+export async function findFont(): Promise<string | undefined> {
   const known = FONTS.find((f) => existsSync(f));
   if (known) return known;
   const matched = await run('fc-match', ['-f', '%{file}', 'monospace']);
@@ -94,7 +114,7 @@ async function findFont(): Promise<string | undefined> {
   return file && existsSync(file) ? file : undefined;
 }
 
-async function probe(path: string, name: string, period: number): Promise<Media> {
+export async function probe(path: string, name: string, period: number): Promise<Media> {
   const info = await mustRun(
     'ffprobe',
     [

@@ -5,6 +5,7 @@ import type { MediaSet } from './media.js';
 export interface BenchContext {
   /** Repository root. */
   root: string;
+  /** The clean 5-min and 60-min videos; generated only when a section to run uses them. */
   media: MediaSet;
   /** Timed rounds of each command (`--rounds`). */
   rounds: number;
@@ -62,5 +63,7 @@ export interface Section {
   title: string;
   /** Skipped (with a note) when our CLI is not being timed (`--without-ours`). */
   needsOurs: boolean;
+  /** `false`: does not use the clean 5-min and 60-min videos (`ctx.media`), brings its own. */
+  cleanMedia?: false;
   run(ctx: BenchContext): Promise<SectionResult>;
 }

@@ -1,9 +1,12 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describeClip, ensureClip } from '../lib/clips.js';
 import { oursGenerate } from '../lib/commands.js';
 import { canMeasureMemory, measureMemory } from '../lib/memory.js';
 import { describeFailure } from '../lib/proc.js';
-import type { Section, TargetRow } from '../lib/types.js';
+import type { BenchContext, Section, SectionResult, TargetRow } from '../lib/types.js';
+
+type Case = { item: ReturnType<typeof oursGenerate>; on: string };
 
 /**
  * Peak memory of our `generate` on the 60-min video (docs/contract.md section 9: under 300 MB whatever the
@@ -15,16 +18,37 @@ export const memorySection: Section = {
   title: 'peak memory of generate, 60-min',
   needsOurs: true,
   async run(ctx) {
-    if (!canMeasureMemory()) {
-      return { timings: [], targets: [], notes: ['memory not measured: no /proc on this system.'] };
-    }
     const video = ctx.media.long;
-    const cases = [
-      oursGenerate(ctx, 'memory-strip-60', 'strip', video, ['strip']),
-      oursGenerate(ctx, 'memory-full-60', 'strip + poster + storyboard', video),
-    ];
+    return measureCases(ctx, [
+      { item: oursGenerate(ctx, 'memory-strip-60', 'strip', video, ['strip']), on: '60-min' },
+      { item: oursGenerate(ctx, 'memory-full-60', 'strip + poster + storyboard', video), on: '60-min' },
+    ]);
+  },
+};
+
+/** PRODUCT.md section 9: a single keyframe must not make the engine hold the whole GOP (or file). */
+export const onekeyMemorySection: Section = {
+  name: 'memory-onekey',
+  title: 'peak memory of generate, a 300 MB file with a single keyframe',
+  needsOurs: true,
+  cleanMedia: false,
+  async run(ctx) {
+    const onekey = await ensureClip(join(ctx.root, 'bench', '.media'), 'onekey-300mb', ctx.log);
+    ctx.log(`  ${describeClip(onekey)}`);
+    const on = `${(onekey.bytes / 1024 ** 2).toFixed(0)} MB single keyframe`;
+    return measureCases(ctx, [
+      { item: oursGenerate(ctx, 'memory-full-onekey', 'strip + poster + storyboard', onekey), on },
+    ]);
+  },
+};
+
+async function measureCases(ctx: BenchContext, cases: Case[]): Promise<SectionResult> {
+  if (!canMeasureMemory()) {
+    return { timings: [], targets: [], notes: ['memory not measured: no /proc on this system.'] };
+  }
+  {
     const targets: TargetRow[] = [];
-    for (const item of cases) {
+    for (const { item, on } of cases) {
       const dir = join(ctx.tmp, item.row.id);
       await mkdir(dir, { recursive: true });
       const command = item.make(dir);
@@ -39,13 +63,13 @@ export const memorySection: Section = {
           : [`failed (${describeFailure(report.result)})`];
       const largest = report.largestProcessMB;
       ctx.log(
-        `  memory, ${item.row.label}, 60-min: node + ffmpeg ${report.treeMB.toFixed(0)} MB, largest process ` +
+        `  memory, ${item.row.label}, ${on}: node + ffmpeg ${report.treeMB.toFixed(0)} MB, largest process ` +
           `${largest === undefined ? '?' : largest.toFixed(0)} MB${problems.length ? ' INVALID' : ', output checked'}`,
       );
       for (const p of problems.slice(0, 8)) ctx.log(`    - ${p}`);
       if (problems.length === 0 && !ctx.keep) await rm(dir, { recursive: true, force: true });
       targets.push({
-        label: `peak RSS of generate (${item.row.label}), 60-min, node + ffmpeg`,
+        label: `peak RSS of generate (${item.row.label}), ${on}, node + ffmpeg`,
         // The tree is sampled; the largest process is exact: take whichever is larger.
         value: Math.max(report.treeMB, largest ?? 0),
         unit: 'MB',
@@ -59,5 +83,5 @@ export const memorySection: Section = {
       });
     }
     return { timings: [], targets, notes: [] };
-  },
-};
+  }
+}

@@ -13,6 +13,8 @@ export interface Storage {
   queue: MessageQueue;
   poison: MessageQueue;
   jobs: JobTable;
+  /** Another queue of the same account (the completion events queue). */
+  queueNamed(name: string): MessageQueue;
   videoContainer: string;
   thumbnailContainer: string;
   /** Creates the containers, the queue, its poison queue and the table when missing. */
@@ -111,6 +113,7 @@ export async function createStorage(
     queue,
     poison,
     jobs,
+    queueNamed: (name) => new MessageQueue(queueService.getQueueClient(name)),
     videoContainer: settings.videoContainer,
     thumbnailContainer: settings.thumbnailContainer,
     async ensure() {

@@ -1,4 +1,5 @@
 import { SELECT_MARKED_FRAMES, normaliseFilters, type Size } from './plan.js';
+import { stillContentType, stillEncoding, type StillFormat } from './still-format.js';
 import type { InputFacts } from './types.js';
 
 /**
@@ -18,6 +19,10 @@ export interface DecodeLimits {
  * refusing pictures over the pixel limit.
  */
 export function selectionInputArgs(selectionPath: string, limits: DecodeLimits): string[] {
+  return [...selectionReadArgs(selectionPath, limits), '-map', '0:v:0', '-an', '-sn', '-dn'];
+}
+
+function selectionReadArgs(selectionPath: string, limits: DecodeLimits): string[] {
   return flatten([
     ['-protocol_whitelist', 'file'],
     ['-format_whitelist', 'matroska'],
@@ -27,17 +32,8 @@ export function selectionInputArgs(selectionPath: string, limits: DecodeLimits):
     // otherwise shift everything by the first frame's time).
     ['-copyts'],
     ['-i', 'file:' + selectionPath],
-    ['-map', '0:v:0'],
-    ['-an', '-sn', '-dn'],
   ]);
 }
-
-/** A single image file; `-update 1` tells the image muxer the name is not a pattern. */
-const imageOutput = (outPath: string): Arg[] => [
-  ['-f', 'image2'],
-  ['-update', '1'],
-  ['-y', 'file:' + outPath],
-];
 
 export interface TileSpec {
   cols: number;
@@ -46,69 +42,8 @@ export interface TileSpec {
   margin: number;
   color: string;
   quality: number;
-}
-
-/** One contact sheet (strip or storyboard sheet) from the marked frames, in order. */
-export function tileSheetArgs(
-  selectionPath: string,
-  facts: InputFacts,
-  tile: Size,
-  spec: TileSpec,
-  outPath: string,
-  limits: DecodeLimits,
-): string[] {
-  const filters = [
-    SELECT_MARKED_FRAMES,
-    ...normaliseFilters(facts, tile),
-    `tile=${spec.cols}x${spec.rows}:padding=${spec.padding}:margin=${spec.margin}:color=${spec.color}`,
-    // Full-range 4:2:0, what the JPEG encoder expects.
-    'format=yuvj420p',
-  ];
-  return flatten(
-    selectionInputArgs(selectionPath, limits),
-    [
-      ['-vf', filters.join(',')],
-      ['-frames:v', '1'],
-      ['-q:v', String(spec.quality)],
-    ],
-    imageOutput(outPath),
-  );
-}
-
-/** Small grey frames on stdout, for scoring poster candidates. */
-export function scoringFramesArgs(
-  selectionPath: string,
-  facts: InputFacts,
-  size: Size,
-  limits: DecodeLimits,
-): string[] {
-  return flatten(selectionInputArgs(selectionPath, limits), [
-    ['-vf', [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), 'format=gray'].join(',')],
-    // One output frame per selected frame, whatever their timestamps.
-    ['-vsync', 'passthrough'],
-    ['-f', 'rawvideo'],
-    ['-pix_fmt', 'gray'],
-    ['pipe:1'],
-  ]);
-}
-
-export function singleFrameArgs(
-  selectionPath: string,
-  facts: InputFacts,
-  size: Size,
-  quality: number,
-  outPath: string,
-  limits: DecodeLimits,
-): string[] {
-  return flatten(
-    selectionInputArgs(selectionPath, limits),
-    [
-      ['-vf', [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), 'format=yuvj420p'].join(',')],
-      ['-frames:v', '1'],
-      ['-q:v', String(quality)],
-    ],
-    imageOutput(outPath),
-  );
+  /** jpg unless given. */
+  format?: StillFormat;
 }
 
 /** One frame as JPEG or WebP bytes on stdout (on-demand frames). */
@@ -134,39 +69,6 @@ export function frameToStdoutArgs(
           ['-f', 'webp'],
         ];
   return flatten(selectionInputArgs(selectionPath, limits), [['-frames:v', '1']], encode, [['pipe:1']]);
-}
-
-export function animatedArgs(
-  selectionPath: string,
-  facts: InputFacts,
-  size: Size,
-  format: 'webp' | 'gif',
-  fps: number,
-  outPath: string,
-  limits: DecodeLimits,
-): string[] {
-  // Marked frames are a second apart: give them the preview's own frame rate.
-  const chain = [SELECT_MARKED_FRAMES, ...normaliseFilters(facts, size), `setpts=N/(${fps}*TB)`];
-  const encode: Arg[] =
-    format === 'webp'
-      ? [
-          ['-vf', [...chain, 'format=yuv420p'].join(',')],
-          ['-c:v', 'libwebp_anim'],
-          ['-quality', '70'],
-          ['-f', 'webp'],
-        ]
-      : [
-          [
-            '-filter_complex',
-            `[0:v]${chain.join(',')},split[a][b];[a]palettegen=max_colors=128[p];[b][p]paletteuse=dither=bayer`,
-          ],
-          ['-f', 'gif'],
-        ];
-  return flatten(selectionInputArgs(selectionPath, limits), encode, [
-    ['-loop', '0'],
-    ['-r', String(fps)],
-    ['-y', 'file:' + outPath],
-  ]);
 }
 
 /** Reads a container we do not index, with its demuxer forced and only local files allowed. */
@@ -219,4 +121,177 @@ export function transcodeArgs(
     ['-f', 'matroska'],
     ['-y', 'file:' + outPath],
   ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One decode for every output of a job (see frameplan.ts): one input, split once, one branch per
+// output with its own `select`, size and encoder.
+
+/**
+ * How each output is encoded: codec arguments, the pixel format its filter chain ends with, the
+ * file extension and content type. The one place to change an output's encoding.
+ */
+export interface OutputEncoding {
+  extension: string;
+  contentType: string;
+  /** Last filter of the chain, the pixel format the encoder takes. */
+  pixelFormat: string;
+  codecArgs: string[];
+}
+
+function still(format: StillFormat, quality: number): OutputEncoding {
+  const { pixelFormat, args } = stillEncoding(format, quality);
+  return { extension: format, contentType: stillContentType(format), pixelFormat, codecArgs: args };
+}
+
+export const ENCODINGS = {
+  /** Strip and storyboard sheets (the `format` option). */
+  sheet: (quality: number, format: StillFormat = 'jpg'): OutputEncoding => still(format, quality),
+  poster: (format: StillFormat = 'jpg'): OutputEncoding => still(format, 2),
+  animated: (format: 'webp' | 'gif'): OutputEncoding =>
+    format === 'webp'
+      ? {
+          extension: 'webp',
+          contentType: 'image/webp',
+          pixelFormat: 'yuv420p',
+          codecArgs: ['-c:v', 'libwebp_anim', '-quality', '70', '-f', 'webp'],
+        }
+      : { extension: 'gif', contentType: 'image/gif', pixelFormat: 'rgb24', codecArgs: ['-f', 'gif'] },
+} as const;
+
+/** Where a job's single ffmpeg run reads its frames. */
+export type DecodeInput =
+  | { kind: 'selection'; path: string }
+  | {
+      kind: 'source';
+      path: string;
+      demuxer: string;
+      /** Decode keyframes only (every frame the plan needs is one). */
+      keyframesOnly: boolean;
+      /** Seconds of the input to read: up to just past the last frame needed. */
+      readSeconds: number;
+    };
+
+/** One output of the run: which frames (`select`), what to do with them, where they go. */
+export interface DecodeBranch {
+  select: string;
+  /** Filters after `select`. */
+  filters: string[];
+  /** Build a palette for GIF: the branch splits once more into palettegen and paletteuse. */
+  palette?: boolean;
+  /** Output arguments after `-map`, ending with the target. */
+  output: string[];
+}
+
+function decodeInputArgs(input: DecodeInput, limits: DecodeLimits): string[] {
+  if (input.kind === 'selection') return selectionReadArgs(input.path, limits);
+  return flatten([
+    ['-protocol_whitelist', 'file'],
+    ['-format_whitelist', input.demuxer],
+    ['-f', input.demuxer],
+    // Rotation is applied by our own filters, like for a selection file.
+    ['-noautorotate'],
+    ['-max_pixels', String(limits.maxPixels)],
+    // The container's own times, as the index gives them: frames are selected by those.
+    ['-copyts'],
+    ...(input.keyframesOnly ? [['-skip_frame', 'nokey']] : []),
+    ['-t', input.readSeconds.toFixed(3)],
+    ['-i', 'file:' + input.path],
+  ]);
+}
+
+/**
+ * The whole run: `[0:v]split=N`, then per branch `select,filters[oK]`, each mapped to its output;
+ * `-vsync passthrough` so that every selected frame comes out once, whatever its timestamp.
+ */
+export function decodeJobArgs(input: DecodeInput, branches: DecodeBranch[], limits: DecodeLimits): string[] {
+  const labels = branches.map((_, i) => `s${i}`);
+  const graph = [`[0:v:0]split=${branches.length}${labels.map((l) => `[${l}]`).join('')}`];
+  branches.forEach((branch, i) => {
+    const chain = [branch.select, ...branch.filters].join(',');
+    graph.push(
+      branch.palette
+        ? `[s${i}]${chain},split[p${i}a][p${i}b];[p${i}a]palettegen=max_colors=128[p${i}];[p${i}b][p${i}]paletteuse=dither=bayer[o${i}]`
+        : `[s${i}]${chain}[o${i}]`,
+    );
+  });
+  return flatten(
+    decodeInputArgs(input, limits),
+    [
+      ['-filter_complex', graph.join(';')],
+      ['-vsync', 'passthrough'],
+    ],
+    branches.flatMap((branch, i) => [['-map', `[o${i}]`], branch.output]),
+  );
+}
+
+/** A sheet of `spec.cols` x `spec.rows` tiles; `pattern` writes one image per full sheet (`-%d`). */
+export function sheetBranch(
+  select: string,
+  facts: InputFacts,
+  tile: Size,
+  spec: TileSpec,
+  outPath: string,
+  sheets: 'one' | 'pattern',
+): DecodeBranch {
+  const encoding = ENCODINGS.sheet(spec.quality, spec.format);
+  return {
+    select,
+    filters: [
+      ...normaliseFilters(facts, tile),
+      `tile=${spec.cols}x${spec.rows}:padding=${spec.padding}:margin=${spec.margin}:color=${spec.color}`,
+      `format=${encoding.pixelFormat}`,
+    ],
+    output: [
+      ...(sheets === 'one' ? ['-frames:v', '1'] : []),
+      ...encoding.codecArgs,
+      ...['-f', 'image2'],
+      ...(sheets === 'one' ? ['-update', '1'] : ['-start_number', '0']),
+      '-y',
+      'file:' + outPath,
+    ],
+  };
+}
+
+/** Each selected frame as its own image (`outPattern` with `%d`, from 0), e.g. poster candidates. */
+export function framesBranch(
+  select: string,
+  facts: InputFacts,
+  size: Size,
+  encoding: OutputEncoding,
+  outPattern: string,
+): DecodeBranch {
+  return {
+    select,
+    filters: [...normaliseFilters(facts, size), `format=${encoding.pixelFormat}`],
+    output: [...encoding.codecArgs, '-f', 'image2', '-start_number', '0', '-y', 'file:' + outPattern],
+  };
+}
+
+/** Small grey versions of the selected frames on stdout: poster scoring, and a count of what came out. */
+export function scoringBranch(select: string, facts: InputFacts, size: Size): DecodeBranch {
+  return {
+    select,
+    filters: [...normaliseFilters(facts, size), 'format=gray'],
+    output: ['-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'],
+  };
+}
+
+export function animatedBranch(
+  select: string,
+  facts: InputFacts,
+  size: Size,
+  format: 'webp' | 'gif',
+  fps: number,
+  outPath: string,
+): DecodeBranch {
+  const encoding = ENCODINGS.animated(format);
+  // Marks are a second apart: give them the preview's own frame rate.
+  const filters = [...normaliseFilters(facts, size), `setpts=N/(${fps}*TB)`];
+  return {
+    select,
+    filters: format === 'webp' ? [...filters, `format=${encoding.pixelFormat}`] : filters,
+    palette: format === 'gif',
+    output: [...encoding.codecArgs, '-loop', '0', '-r', String(fps), '-y', 'file:' + outPath],
+  };
 }

@@ -10,6 +10,12 @@ export interface RunOptions {
   stallTimeoutMs?: number;
   /** Called with the number of frames ffmpeg has output so far (needs `-progress pipe:2` in args). */
   onFrames?: (frames: number) => void;
+  /**
+   * Called with the bytes ffmpeg has written to stdout so far. Output on stdout counts as progress
+   * for the stall timer: ffmpeg prints no progress until every output has started, and a tile
+   * sheet starts only when its last tile arrives.
+   */
+  onStdoutBytes?: (bytes: number) => void;
   /** Keep stdout (for ffprobe JSON or raw frames); otherwise it is discarded. */
   captureStdout?: boolean;
   /** Upper bound on captured stdout, so a hostile input cannot make us buffer without end. */
@@ -117,8 +123,10 @@ export function runTool(
       : undefined;
 
     child.stdout.on('data', (chunk: Buffer) => {
-      if (!options.captureStdout) return;
+      lastProgressAt = performance.now();
       stdoutBytes += chunk.length;
+      options.onStdoutBytes?.(stdoutBytes);
+      if (!options.captureStdout) return;
       if (options.maxStdoutBytes && stdoutBytes > options.maxStdoutBytes) {
         kill('overflow');
         return;

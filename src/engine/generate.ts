@@ -14,9 +14,35 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ThumbnailerError } from '../errors.js';
-import { animatedArgs, scoringFramesArgs, singleFrameArgs, tileSheetArgs } from './compose.js';
-import { failureReason, runFfmpeg, type RunOptions } from './exec.js';
-import { DEFAULT_LIMITS, parseGenerateOptions, type GenerateOptions, type Limits } from './options.js';
+import {
+  ENCODINGS,
+  animatedBranch,
+  decodeJobArgs,
+  framesBranch,
+  scoringBranch,
+  sheetBranch,
+  type DecodeBranch,
+  type DecodeInput,
+} from './compose.js';
+import { failureReason, runFfmpeg } from './exec.js';
+import {
+  MARK_CODES,
+  MAX_SEQUENTIAL_MARKS,
+  chooseRoute,
+  planFrames,
+  selectMarks,
+  selectTimes,
+  type DecodeRoute,
+  type OutputRequest,
+  type PlannedOutput,
+} from './frameplan.js';
+import {
+  DEFAULT_LIMITS,
+  parseGenerateOptions,
+  type GenerateOptions,
+  type Limits,
+  type OutputKind,
+} from './options.js';
 import {
   animatedClipTimes,
   fitSize,
@@ -25,22 +51,17 @@ import {
   posterCandidateTimes,
   storyboardJson,
   storyboardVtt,
-  type Size,
 } from './plan.js';
 import { choosePoster } from './poster.js';
+import { checkStillSize } from './still-format.js';
 import type { SelectionMode } from './selection.js';
 import { openVideo, type OpenVideo } from './video.js';
 import { openByteSource, type ByteSource } from './source.js';
-import type { GenerateRequest, InputFacts, Manifest, OutputFile, Phase } from './types.js';
+import type { DecodeFacts, GenerateRequest, InputFacts, Manifest, OutputFile } from './types.js';
 
-const PHASE_WEIGHTS: Record<Phase, number> = {
-  probe: 1,
-  strip: 3,
-  storyboard: 4,
-  poster: 2,
-  animated: 2,
-  manifest: 0.2,
-};
+/** Progress weights: opening the video (index, probe), then the one decode run for every output. */
+const PHASE_WEIGHTS = { probe: 1, frames: 10, manifest: 0.2 } as const;
+const PHASES = ['probe', 'frames', 'manifest'] as const;
 
 /**
  * Makes every requested output of one video into `outDir`, `manifest.json` last. Outputs are built
@@ -58,10 +79,9 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
   const staging = join(work, 'out');
   await mkdir(staging);
 
-  const phases: Phase[] = ['probe', ...phaseOrder(options), 'manifest'];
-  const total = phases.reduce((sum, p) => sum + PHASE_WEIGHTS[p], 0);
-  const report = (phase: Phase, within: number) => {
-    const before = phases.slice(0, phases.indexOf(phase)).reduce((sum, p) => sum + PHASE_WEIGHTS[p], 0);
+  const total = PHASES.reduce((sum, p) => sum + PHASE_WEIGHTS[p], 0);
+  const report = (phase: (typeof PHASES)[number], within: number) => {
+    const before = PHASES.slice(0, PHASES.indexOf(phase)).reduce((sum, p) => sum + PHASE_WEIGHTS[p], 0);
     const fraction = (before + PHASE_WEIGHTS[phase] * Math.min(1, Math.max(0, within))) / total;
     request.onProgress?.({ phase, fraction: Math.round(fraction * 1000) / 1000 });
   };
@@ -86,35 +106,21 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
     checkLimits(facts, limits);
     report('probe', 1);
 
-    const job: JobContext = {
-      facts,
+    throwIfAborted(signal);
+    report('frames', 0);
+    const opened = video;
+    const { outputs, decode } = await makeOutputs({
+      video: opened,
       options,
       limits,
+      work,
       staging,
-      select: async (name, times, mode) => {
-        const path = join(work, `${name}.mkv`);
-        const { frames } = await video!.index.write(path, times, mode, signal);
-        return { path, times: frames.map((f) => f.actual) };
-      },
-      ffmpeg: (phase, args, expectedFrames, extra = {}) =>
-        runFfmpeg(args, {
-          signal,
-          timeoutMs: limits.ffmpegTimeoutMs,
-          stallTimeoutMs: limits.ffmpegStallTimeoutMs,
-          onFrames: (frames) => report(phase, frames / Math.max(1, expectedFrames)),
-          ...extra,
-        }).catch((error: unknown) => {
-          throw classifyDecodeError(error);
-        }),
-    };
-
-    const outputs: OutputFile[] = [];
-    for (const phase of phaseOrder(options)) {
-      throwIfAborted(signal);
-      report(phase, 0);
-      outputs.push(...(await timed(phase, () => MAKERS[phase](job))));
-      report(phase, 1);
-    }
+      signal,
+      timed,
+      forceRoute: request.decodeRoute,
+      onProgress: (within) => report('frames', within),
+    });
+    report('frames', 1);
 
     for (const output of outputs) output.bytes = (await stat(join(staging, output.file))).size;
     timings.total = Math.round(performance.now() - started);
@@ -123,7 +129,10 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
       input: facts,
       options,
       route: video.route,
-      bytesRead: bytes.bytesRead(),
+      decode,
+      // A sequential pass has ffmpeg read the input file itself (up to the last frame needed).
+      bytesRead:
+        bytes.bytesRead() + (decode.route === 'sequential' && video.route === 'index' ? facts.size : 0),
       outputs,
       timings,
       ffmpeg: { version: video.ffmpegVersion },
@@ -150,10 +159,6 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
     await bytes?.close();
     await rm(work, { recursive: true, force: true });
   }
-}
-
-function phaseOrder(options: GenerateOptions): (keyof typeof MAKERS)[] {
-  return (['strip', 'storyboard', 'poster', 'animated'] as const).filter((p) => options.outputs.includes(p));
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -197,144 +202,314 @@ function classifyDecodeError(error: unknown): unknown {
   return error;
 }
 
-/** What an output maker needs: the facts, the options, and the job's selection and ffmpeg runs. */
-interface JobContext {
-  facts: InputFacts;
+interface OutputContext {
+  video: OpenVideo;
   options: GenerateOptions;
   limits: Limits;
+  /** The job's private temporary folder. */
+  work: string;
   /** Where outputs are staged until the job commits. */
   staging: string;
-  /** Writes a selection file for `times`; returns its path and the time of each frame it shows. */
-  select(name: string, times: number[], mode: SelectionMode): Promise<{ path: string; times: number[] }>;
-  ffmpeg(
-    phase: Phase,
-    args: string[],
-    expectedFrames: number,
-    extra?: RunOptions,
-  ): Promise<{ stdout: Buffer }>;
+  signal: AbortSignal;
+  timed: <T>(name: string, run: () => Promise<T>) => Promise<T>;
+  forceRoute?: 'auto' | DecodeRoute;
+  onProgress: (within: number) => void;
 }
 
-type OutputMaker = (job: JobContext) => Promise<OutputFile[]>;
+const ANIMATED_FPS = 10;
+/** Poster candidates, scored on small grey versions. */
+const SCORING_WIDTH = 64;
 
-const makeStrip: OutputMaker = async ({ facts, options, limits, staging, select, ffmpeg }) => {
-  const plan = planStrip(facts, options);
-  const picked = await select('strip', plan.times, options.mode);
-  await ffmpeg(
-    'strip',
-    tileSheetArgs(picked.path, facts, plan.tile, options, join(staging, 'strip.jpg'), limits),
-    1,
-  );
-  return [
-    {
-      kind: 'strip',
-      file: 'strip.jpg',
-      bytes: 0,
-      contentType: 'image/jpeg',
-      ...plan.size,
-      tiles: plan.times.length,
-      times: picked.times,
-    },
-  ];
-};
+/** One output of the decode run, before it is encoded: its frame request and how it becomes files. */
+interface PlannedBranch {
+  id: string;
+  times: number[];
+  mode: SelectionMode;
+  branch: (select: string) => DecodeBranch;
+}
 
-const makeStoryboard: OutputMaker = async ({ facts, options, limits, staging, select, ffmpeg }) => {
-  const plan = planStoryboard(facts, options);
-  const sheets: OutputFile[] = [];
-  for (const [sheet, file] of plan.sheetFiles.entries()) {
-    const tiles = plan.tiles.filter((t) => t.sheet === sheet);
-    const picked = await select(
-      `storyboard-${sheet}`,
-      tiles.map((t) => t.time),
-      options.mode,
-    );
-    const rows = plan.sheetRows[sheet]!;
-    const spec = { cols: plan.cols, rows, padding: 0, margin: 0, color: 'black', quality: 5 };
-    await ffmpeg(
-      'storyboard',
-      tileSheetArgs(picked.path, facts, plan.tile, spec, join(staging, file), limits),
-      1,
-    );
-    sheets.push({
-      kind: 'storyboard',
-      file,
-      bytes: 0,
-      contentType: 'image/jpeg',
-      width: plan.cols * plan.tile.width,
-      height: rows * plan.tile.height,
-      tiles: tiles.length,
-      times: picked.times,
+/**
+ * Every requested output from one frame plan and one ffmpeg run: the outputs' frame requests are
+ * resolved against the index, merged (each source frame decoded once), and decoded by the cheaper
+ * of the seek route (a selection file of the segments needed) and one sequential pass over the file.
+ */
+async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[]; decode: DecodeFacts }> {
+  const { video, options, limits, work, staging, signal, timed } = job;
+  const facts = video.facts;
+  const wants = (kind: OutputKind) => options.outputs.includes(kind);
+  const branches: PlannedBranch[] = [];
+  const results: ((plan: PlannedOutput[], posterIndex: number | undefined) => OutputFile[])[] = [];
+
+  if (wants('strip')) {
+    const plan = planStrip(facts, options);
+    checkStillSize(options.format, plan.size, 'strip');
+    const encoding = ENCODINGS.sheet(options.quality, options.format);
+    const file = `strip.${encoding.extension}`;
+    const index = branches.length;
+    branches.push({
+      id: 'strip',
+      times: plan.times,
+      mode: options.mode,
+      branch: (select) => sheetBranch(select, facts, plan.tile, options, join(staging, file), 'one'),
     });
+    results.push((planned) => [
+      {
+        kind: 'strip',
+        file,
+        bytes: 0,
+        contentType: encoding.contentType,
+        ...plan.size,
+        tiles: plan.times.length,
+        times: planned[index]!.times,
+      },
+    ]);
   }
-  await writeFile(join(staging, 'storyboard.vtt'), storyboardVtt(plan));
-  await writeFile(join(staging, 'storyboard.json'), JSON.stringify(storyboardJson(plan), null, 2) + '\n');
-  return [
-    ...sheets,
-    { kind: 'storyboard-vtt', file: 'storyboard.vtt', bytes: 0, contentType: 'text/vtt' },
-    { kind: 'storyboard-json', file: 'storyboard.json', bytes: 0, contentType: 'application/json' },
-  ];
-};
 
-/** Scores small grey versions of candidate frames, then renders the best one at full size. */
-const makePoster: OutputMaker = async ({ facts, options, limits, staging, select, ffmpeg }) => {
-  const candidates = posterCandidateTimes(facts.duration);
-  const scoringSize: Size = fitSize(facts, { width: 64 });
-  const picked = await select('poster-candidates', candidates, options.mode);
-  const frameBytes = scoringSize.width * scoringSize.height;
-  const { stdout } = await ffmpeg(
-    'poster',
-    scoringFramesArgs(picked.path, facts, scoringSize, limits),
-    candidates.length * 2,
-    {
-      captureStdout: true,
-      maxStdoutBytes: frameBytes * candidates.length * 2,
-    },
-  );
-  const frames: Uint8Array[] = [];
-  for (let offset = 0; offset + frameBytes <= stdout.length; offset += frameBytes) {
-    frames.push(stdout.subarray(offset, offset + frameBytes));
+  if (wants('storyboard')) {
+    const plan = planStoryboard(facts, options);
+    const encoding = ENCODINGS.sheet(5, options.format);
+    const spec = (rows: number) => ({
+      cols: plan.cols,
+      rows,
+      padding: 0,
+      margin: 0,
+      color: 'black',
+      quality: 5,
+      format: options.format,
+    });
+    const fullRows = options.storyboardGrid;
+    const sheetCount = plan.sheetFiles.length;
+    const lastFull = plan.sheetRows[sheetCount - 1] === fullRows;
+    // Full sheets come out of one branch (one image per sheet); a shorter last sheet has its own.
+    const groups =
+      sheetCount === 1
+        ? [{ sheets: [0], rows: plan.sheetRows[0]!, target: plan.sheetFiles[0]!, how: 'one' as const }]
+        : [
+            {
+              sheets: plan.sheetFiles.map((_, i) => i).filter((i) => lastFull || i < sheetCount - 1),
+              rows: fullRows,
+              target: `storyboard-%d.${encoding.extension}`,
+              how: 'pattern' as const,
+            },
+            ...(lastFull
+              ? []
+              : [
+                  {
+                    sheets: [sheetCount - 1],
+                    rows: plan.sheetRows[sheetCount - 1]!,
+                    target: plan.sheetFiles[sheetCount - 1]!,
+                    how: 'one' as const,
+                  },
+                ]),
+          ];
+    const first = branches.length;
+    for (const group of groups) {
+      const tiles = plan.tiles.filter((t) => group.sheets.includes(t.sheet));
+      branches.push({
+        id: `storyboard-${group.sheets[0]}`,
+        times: tiles.map((t) => t.time),
+        mode: options.mode,
+        branch: (select) =>
+          sheetBranch(select, facts, plan.tile, spec(group.rows), join(staging, group.target), group.how),
+      });
+    }
+    results.push((planned) => {
+      const times = groups.flatMap((_, g) => planned[first + g]!.times);
+      const sheets: OutputFile[] = plan.sheetFiles.map((file, sheet) => {
+        const tiles = plan.tiles.flatMap((t, i) => (t.sheet === sheet ? [i] : []));
+        return {
+          kind: 'storyboard',
+          file,
+          bytes: 0,
+          contentType: encoding.contentType,
+          width: plan.cols * plan.tile.width,
+          height: plan.sheetRows[sheet]! * plan.tile.height,
+          tiles: tiles.length,
+          times: tiles.map((i) => times[i]!),
+        };
+      });
+      return [
+        ...sheets,
+        { kind: 'storyboard-vtt', file: 'storyboard.vtt', bytes: 0, contentType: 'text/vtt' },
+        { kind: 'storyboard-json', file: 'storyboard.json', bytes: 0, contentType: 'application/json' },
+      ];
+    });
+    await writeFile(join(staging, 'storyboard.vtt'), storyboardVtt(plan));
+    await writeFile(join(staging, 'storyboard.json'), JSON.stringify(storyboardJson(plan), null, 2) + '\n');
   }
-  if (frames.length === 0) {
+
+  let posterBranch: number | undefined;
+  const posterSize = fitSize(facts, { width: Math.min(options.posterWidth, facts.displayWidth) });
+  const posterEncoding = ENCODINGS.poster(options.format);
+  if (wants('poster')) {
+    posterBranch = branches.length;
+    branches.push({
+      id: 'poster',
+      times: posterCandidateTimes(facts.duration),
+      mode: options.mode,
+      branch: (select) =>
+        framesBranch(
+          select,
+          facts,
+          posterSize,
+          posterEncoding,
+          join(work, `candidate-%d.${posterEncoding.extension}`),
+        ),
+    });
+    const index = posterBranch;
+    results.push((planned, chosen) => [
+      {
+        kind: 'poster',
+        file: `poster.${posterEncoding.extension}`,
+        bytes: 0,
+        contentType: posterEncoding.contentType,
+        ...posterSize,
+        times: [planned[index]!.times[chosen ?? 0] ?? 0],
+      },
+    ]);
+  }
+
+  if (wants('animated')) {
+    const size = fitSize(facts, { width: Math.min(options.animatedWidth, facts.displayWidth) });
+    const encoding = ENCODINGS.animated(options.animatedFormat);
+    const file = `preview.${encoding.extension}`;
+    branches.push({
+      id: 'animated',
+      times: animatedClipTimes(facts.duration, 6, 1, ANIMATED_FPS),
+      mode: 'accurate',
+      branch: (select) =>
+        animatedBranch(select, facts, size, options.animatedFormat, ANIMATED_FPS, join(staging, file)),
+    });
+    results.push(() => [{ kind: 'animated', file, bytes: 0, contentType: encoding.contentType, ...size }]);
+  }
+
+  // The frame plan: each output's frames from the index, then their union.
+  const plan = await timed('plan', async () => {
+    const requests: OutputRequest[] = [];
+    for (const b of branches) {
+      throwIfAborted(signal);
+      requests.push({ id: b.id, picks: await video.index.pick(b.times, b.mode) });
+    }
+    return planFrames(requests);
+  });
+  const lastMark = plan.marks.reduce((t, m) => Math.max(t, m.frame.timestamp), -Infinity);
+  const keyframes =
+    video.local && plan.marks.every((m) => m.keyframeOnly)
+      ? await video.index.keyframesUpTo(lastMark, MAX_SEQUENTIAL_MARKS * 10)
+      : undefined;
+  const choice = chooseRoute(plan, {
+    frameRate: video.frameRate,
+    firstTimestamp: video.index.start,
+    keyframesToLastMark: keyframes,
+    sequentialPossible: video.local !== undefined,
+  });
+
+  const scoringSize = fitSize(facts, { width: SCORING_WIDTH });
+  const frameBytes = scoringSize.width * scoringSize.height;
+  const run = async (route: DecodeRoute): Promise<{ frames: Uint8Array[]; decodedFrames: number }> => {
+    let input: DecodeInput;
+    let decodedFrames: number;
+    let selects: string[];
+    let anyMark: string;
+    if (route === 'sequential') {
+      const local = video.local!;
+      const fps = video.frameRate > 0 ? video.frameRate : 25;
+      // Half a frame either way: the frame itself and never its neighbour.
+      const tolerance = 0.45 / fps;
+      const timesOf = (output: number) =>
+        plan.marks.flatMap((m) => (m.outputs.includes(output) ? [m.frame.timestamp] : []));
+      selects = branches.map((_, i) => selectTimes(timesOf(i), tolerance));
+      anyMark = selectTimes(
+        plan.marks.map((m) => m.frame.timestamp),
+        tolerance,
+      );
+      input = {
+        kind: 'source',
+        path: local.path,
+        demuxer: local.demuxer,
+        keyframesOnly: choice.keyframesOnly,
+        readSeconds: lastMark - Math.min(0, video.index.start) + 2 / fps,
+      };
+      decodedFrames = choice.sequentialFrames ?? 0;
+    } else {
+      const path = join(work, 'selection.mkv');
+      const written = await timed('select', () => video.index.writePlan(path, plan, signal));
+      selects = branches.map((_, i) => selectMarks(1 << i));
+      anyMark = selectMarks(MARK_CODES - 1);
+      input = { kind: 'selection', path };
+      decodedFrames = written.packets;
+    }
+    const all = [
+      scoringBranch(anyMark, facts, scoringSize),
+      ...branches.map((b, i) => b.branch(selects[i]!)),
+    ];
+    const { stdout } = await timed('decode', () =>
+      runFfmpeg(decodeJobArgs(input, all, limits), {
+        signal,
+        timeoutMs: limits.ffmpegTimeoutMs,
+        stallTimeoutMs: limits.ffmpegStallTimeoutMs,
+        // One small grey frame per mark on stdout: the run's progress.
+        onStdoutBytes: (total) => job.onProgress(total / frameBytes / Math.max(1, plan.marks.length)),
+        captureStdout: true,
+        maxStdoutBytes: frameBytes * plan.marks.length * 2 + frameBytes,
+      }).catch((error: unknown) => {
+        throw classifyDecodeError(error);
+      }),
+    );
+    const frames: Uint8Array[] = [];
+    for (let offset = 0; offset + frameBytes <= stdout.length; offset += frameBytes) {
+      frames.push(stdout.subarray(offset, offset + frameBytes));
+    }
+    return { frames, decodedFrames };
+  };
+
+  let route: DecodeRoute =
+    job.forceRoute === 'seek' || (job.forceRoute === 'sequential' && video.local)
+      ? job.forceRoute
+      : choice.route;
+  if (route === 'sequential' && plan.repeats) route = 'seek';
+  let decoded = await run(route);
+  if (route === 'sequential' && decoded.frames.length !== plan.marks.length) {
+    // The file's own timestamps did not match the index's: the seek route never depends on them.
+    route = 'seek';
+    decoded = await run(route);
+  }
+  if (posterBranch !== undefined && decoded.frames.length === 0) {
     throw new ThumbnailerError('E_CORRUPT_VIDEO', 'No frame of the video could be decoded for the poster.');
   }
-  const time = picked.times[choosePoster(frames).index] ?? 0;
-  const size = fitSize(facts, { width: Math.min(options.posterWidth, facts.displayWidth) });
-  const chosen = await select('poster', [time], 'accurate');
-  await ffmpeg(
-    'poster',
-    singleFrameArgs(chosen.path, facts, size, 2, join(staging, 'poster.jpg'), limits),
-    1,
-  );
-  return [
-    { kind: 'poster', file: 'poster.jpg', bytes: 0, contentType: 'image/jpeg', ...size, times: [time] },
-  ];
-};
 
-const ANIMATED_FPS = 10;
-
-const makeAnimated: OutputMaker = async ({ facts, options, limits, staging, select, ffmpeg }) => {
-  const times = animatedClipTimes(facts.duration, 6, 1, ANIMATED_FPS);
-  const size = fitSize(facts, { width: Math.min(options.animatedWidth, facts.displayWidth) });
-  const picked = await select('animated', times, 'accurate');
-  const file = `preview.${options.animatedFormat}`;
-  const args = animatedArgs(
-    picked.path,
-    facts,
-    size,
-    options.animatedFormat,
-    ANIMATED_FPS,
-    join(staging, file),
-    limits,
-  );
-  await ffmpeg('animated', args, times.length);
-  return [{ kind: 'animated', file, bytes: 0, contentType: `image/${options.animatedFormat}`, ...size }];
-};
-
-const MAKERS: Record<Exclude<Phase, 'probe' | 'manifest'>, OutputMaker> = {
-  strip: makeStrip,
-  storyboard: makeStoryboard,
-  poster: makePoster,
-  animated: makeAnimated,
-};
+  let chosen: number | undefined;
+  if (posterBranch !== undefined) {
+    const marks = plan.outputs[posterBranch]!.marks;
+    const frames = marks.map((m) => decoded.frames[m]).filter((f): f is Uint8Array => f !== undefined);
+    chosen = frames.length > 0 ? choosePoster(frames).index : 0;
+    await rename(
+      join(work, `candidate-${chosen}.${posterEncoding.extension}`),
+      join(staging, `poster.${posterEncoding.extension}`),
+    ).catch((error: unknown) => {
+      throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The poster frame could not be decoded.', {
+        cause: error,
+      });
+    });
+  }
+  const outputs = results.flatMap((make) => make(plan.outputs, chosen));
+  return {
+    outputs,
+    decode: {
+      route,
+      decodedFrames: decoded.decodedFrames,
+      frames: plan.marks.length,
+      segments: plan.segments.length,
+      keyframesOnly: route === 'sequential' ? choice.keyframesOnly : plan.marks.every((m) => m.keyframeOnly),
+      estimate: {
+        seekFrames: choice.seekFrames,
+        sequentialFrames: choice.sequentialFrames,
+        seekCost: choice.seekCost,
+        sequentialCost: choice.sequentialCost,
+      },
+    },
+  };
+}
 
 /** Moves staged files into `outDir`, manifest last; on failure removes what it had moved. */
 async function commit(staging: string, outDir: string, files: string[]): Promise<void> {

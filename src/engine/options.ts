@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ThumbnailerError } from '../errors.js';
+import { STILL_FORMATS, WEBP_MAX_SIDE } from './still-format.js';
 
 /** The outputs a job can make; `animated` is the short preview (webp or gif). */
 export const OUTPUT_KINDS = ['strip', 'poster', 'storyboard', 'animated'] as const;
@@ -39,12 +40,24 @@ export const generateOptionsSchema = z
     animatedFormat: z.enum(['webp', 'gif']).default('webp'),
     animatedWidth: z.number().int().min(32).max(1280).default(320),
     layout: z.enum(['default', 'seed']).default('default'),
+    /** Strip, poster and storyboard sheets: JPEG (the default) or WebP. */
+    format: z.enum(STILL_FORMATS).default('jpg'),
   })
   .strict()
   .refine((o) => o.width === undefined || o.height === undefined, {
     message: 'give width or height, not both',
     path: ['width'],
-  });
+  })
+  .refine(
+    (o) =>
+      o.format !== 'webp' ||
+      !o.outputs.includes('strip') ||
+      o.cols * (o.width ?? 600) + (o.cols - 1) * o.padding + 2 * o.margin <= WEBP_MAX_SIDE,
+    {
+      message: `webp cannot hold a strip over ${WEBP_MAX_SIDE} px wide: use fewer columns, narrower tiles, or jpg`,
+      path: ['format'],
+    },
+  );
 
 export type GenerateOptionsInput = z.input<typeof generateOptionsSchema>;
 export type GenerateOptions = z.output<typeof generateOptionsSchema>;
@@ -80,6 +93,14 @@ export interface Limits {
   ffmpegStallTimeoutMs: number;
   /** Wall-clock limit of a whole job. */
   jobTimeoutMs: number;
+  /**
+   * Largest container index held in memory: the MP4 `moov` (or one `moof`), the Matroska cues, or
+   * one Matroska cluster (the demuxer reads a cluster whole). Checked on the declared size, before
+   * anything is read or allocated.
+   */
+  maxIndexBytes: number;
+  /** Largest single sample (coded frame), checked on the index's size before the sample is read. */
+  maxSampleBytes: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -89,4 +110,8 @@ export const DEFAULT_LIMITS: Limits = {
   ffmpegTimeoutMs: 10 * 60_000,
   ffmpegStallTimeoutMs: 120_000,
   jobTimeoutMs: 60 * 60_000,
+  // A day of 60 fps video has a moov of about 70 MB; the demuxer's tables cost a few times that.
+  maxIndexBytes: 64 * 1024 * 1024,
+  // An 8K intra frame at high quality is a few MB; 32 MB leaves room and bounds memory.
+  maxSampleBytes: 32 * 1024 * 1024,
 };

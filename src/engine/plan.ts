@@ -1,5 +1,7 @@
+import { selectMarks } from './frameplan.js';
 import type { GenerateOptions } from './options.js';
 import type { InputFacts } from './types.js';
+import { stillFile } from './still-format.js';
 
 /** Pure planning: which times to show, at which sizes, through which filters. No I/O. */
 
@@ -90,7 +92,10 @@ export function planStoryboard(facts: InputFacts, options: GenerateOptions): Sto
   const sheetRows = Array.from({ length: sheets }, (_, s) =>
     Math.ceil(Math.min(perSheet, count - s * perSheet) / perSheetCols),
   );
-  const sheetFiles = sheets === 1 ? ['storyboard.jpg'] : sheetRows.map((_, s) => `storyboard-${s}.jpg`);
+  const sheetFiles =
+    sheets === 1
+      ? [stillFile('storyboard', options.format)]
+      : sheetRows.map((_, s) => stillFile(`storyboard-${s}`, options.format));
   const tiles: StoryboardTile[] = [];
   for (let i = 0; i < count; i++) {
     const start = round3(i * interval);
@@ -163,8 +168,8 @@ export function toneMapFilters(hdr: 'pq' | 'hlg'): string[] {
   ];
 }
 
-/** Selects the frames a selection file marks as wanted: those on whole seconds (see selection.ts). */
-export const SELECT_MARKED_FRAMES = "select='lt(abs(t-round(t))\\,0.0002)'";
+/** Selects the frames a one-output selection file marks as wanted (mask 1, see frameplan.ts). */
+export const SELECT_MARKED_FRAMES = selectMarks(1);
 
 /** `HH:MM:SS.mmm`, independent of locale. */
 export function vttTime(seconds: number): string {

@@ -1,15 +1,26 @@
 import type { EncodedPacket, EncodedPacketSink, InputVideoTrack } from 'mediabunny';
 import { mediabunny } from './mediabunny.js';
 import { ThumbnailerError } from '../errors.js';
+import {
+  nextTimeCode,
+  outputMask,
+  planFrames,
+  type FramePlan,
+  type FrameRef,
+  type PickedFrame,
+  type Segment,
+} from './frameplan.js';
+import { sampleTooLarge } from './index-caps.js';
 
 /**
  * The index route. For each wanted time we look the frame up in the container's index, then copy
  * only the samples needed to decode it (a keyframe, or a keyframe and the frames up to the target)
- * into a small Matroska "selection file" that one ffmpeg process decodes.
+ * into a small Matroska "selection file" that one ffmpeg process decodes. Packets stream from the
+ * source into the file one at a time: however long a GOP, only its packets' metadata is held.
  *
- * Selection files are retimed: every wanted frame sits on a whole second and every other frame
- * between them on a millisecond off the grid, so ffmpeg keeps exactly the wanted frames with one
- * short `select` expression (SELECT_MARKED_FRAMES), in the order the times were asked for.
+ * Selection files are retimed: every wanted frame (a "mark") sits on a whole second plus the bit
+ * mask of the outputs it feeds, every other frame on a millisecond the masks never use, so ffmpeg
+ * routes each mark to its outputs with one short `select` expression each (see frameplan.ts).
  */
 
 /**
@@ -33,17 +44,6 @@ export interface Selection {
   bytes: number;
 }
 
-interface PacketRef {
-  timestamp: number;
-  sequenceNumber: number;
-}
-
-interface Segment {
-  key: PacketRef;
-  /** Frames wanted from this segment, in presentation order (each at most once). */
-  wanted: PacketRef[];
-}
-
 /** Packets of B-frame pyramids come this far out of presentation order at most. */
 const REORDER_LOOKAHEAD = 16;
 /** Memory the shared keyframe cache may use. */
@@ -56,8 +56,14 @@ export class FrameIndex {
     readonly track: InputVideoTrack,
     /** Timestamp of the first frame: the video's time 0. */
     readonly start: number,
+    /** Largest sample read, checked on the index's size before the sample's data is read. */
+    private readonly maxSampleBytes = Infinity,
   ) {
     this.sink = new mediabunny.EncodedPacketSink(track);
+  }
+
+  private checkSize(packet: EncodedPacket): void {
+    if (packet.byteLength > this.maxSampleBytes) throw sampleTooLarge(packet.byteLength, this.maxSampleBytes);
   }
 
   private async firstKey(): Promise<EncodedPacket> {
@@ -80,23 +86,19 @@ export class FrameIndex {
   }
 
   /**
-   * Decides, for each target time, which frame shows it and which packets decode it. `fast` takes
-   * the nearest keyframe when it is within half the spacing of the targets and not already used;
-   * otherwise (and in `accurate` mode) the exact frame, decoded from its keyframe.
+   * Decides, for each target time, which frame shows it and which packet decoding starts from.
+   * `fast` takes the nearest keyframe when it is within half the spacing of the targets and not
+   * already used; otherwise (and in `accurate` mode) the exact frame, decoded from its keyframe.
    */
-  async plan(
-    times: number[],
-    mode: SelectionMode,
-  ): Promise<{ segments: Segment[]; frames: SelectedFrame[] }> {
+  async pick(times: number[], mode: SelectionMode): Promise<PickedFrame[]> {
     const spacing = times.length > 1 ? Math.abs(times[1]! - times[0]!) : Infinity;
     const tolerance = Math.max(spacing / 2, 0.001);
     const usedKeys = new Set<number>();
-    const segments: Segment[] = [];
-    const frames: SelectedFrame[] = [];
+    const picks: PickedFrame[] = [];
     for (const target of times) {
       const absolute = this.start + target;
       const key = await this.keyFor(absolute);
-      let chosen: PacketRef | undefined;
+      let chosen: EncodedPacket | undefined;
       let keyframeOnly = false;
       if (mode === 'previous-keyframe') {
         chosen = key;
@@ -113,39 +115,45 @@ export class FrameIndex {
         }
       }
       const frame = chosen ?? (await this.frameAt(absolute));
-      const start = keyframeOnly ? frame : key;
       usedKeys.add(frame.sequenceNumber);
-      const last = segments.at(-1);
-      const lastWanted = last?.wanted.at(-1);
-      // A frame wanted twice (a video with fewer frames than tiles) needs its own segment, so that
-      // the decoded frames still come out once per tile, in tile order.
-      if (
-        last &&
-        last.key.sequenceNumber === start.sequenceNumber &&
-        lastWanted &&
-        frame.timestamp > lastWanted.timestamp
-      ) {
-        last.wanted.push(frame);
-      } else {
-        segments.push({ key: start, wanted: [frame] });
-      }
-      frames.push({ target, actual: round6(frame.timestamp - this.start), keyframeOnly });
+      picks.push({
+        target,
+        actual: round6(frame.timestamp - this.start),
+        keyframeOnly,
+        frame: ref(frame),
+        start: ref(keyframeOnly ? frame : key),
+      });
     }
-    return { segments, frames };
+    return picks;
   }
 
-  /** Packets of one segment in decode order: from its keyframe to the last packet its wanted frames need. */
-  private async segmentPackets(segment: Segment): Promise<EncodedPacket[]> {
-    const key = await this.keyWithData(segment.key);
-    if (segment.wanted.length === 1 && segment.wanted[0]!.sequenceNumber === key.sequenceNumber) return [key];
-    // First pass on metadata only: which packets are needed. Then read the data of those alone.
-    const lastWanted = segment.wanted.at(-1)!.timestamp;
-    const wantedLeft = new Set(segment.wanted.map((w) => w.sequenceNumber));
+  /** Keyframes from the first one up to `timestamp` (absolute); undefined past `atMost`. */
+  async keyframesUpTo(timestamp: number, atMost: number): Promise<number | undefined> {
+    let count = 0;
+    let key: EncodedPacket | null = await this.firstKey();
+    while (key && key.timestamp <= timestamp) {
+      if (++count > atMost) return undefined;
+      key = await this.sink.getNextKeyPacket(key, { metadataOnly: true });
+    }
+    return count;
+  }
+
+  /**
+   * Packets of one segment in decode order, metadata only: from its keyframe to the last packet its
+   * marks need. Every packet passed is checked against the sample cap before any data is read.
+   */
+  private async segmentRefs(start: FrameRef, wanted: FrameRef[]): Promise<EncodedPacket[]> {
+    const key = await this.metadataOf(start);
+    this.checkSize(key);
+    if (wanted.length === 1 && wanted[0]!.sequenceNumber === key.sequenceNumber) return [key];
+    const lastWanted = wanted.at(-1)!.timestamp;
+    const wantedLeft = new Set(wanted.map((w) => w.sequenceNumber));
     const needed: EncodedPacket[] = [];
     let pastTarget = 0;
     let packet: EncodedPacket | null = key;
     while (packet) {
       if (needed.length > 0 && packet.type === 'key' && wantedLeft.size === 0) break;
+      this.checkSize(packet);
       // Leading frames of an open GOP belong to the previous keyframe: they cannot be decoded here.
       if (packet.timestamp >= key.timestamp) {
         needed.push(packet);
@@ -161,21 +169,22 @@ export class FrameIndex {
     // Nothing after the last packet shown at or before the last wanted frame is needed.
     let end = needed.length;
     while (end > 1 && needed[end - 1]!.timestamp > lastWanted) end--;
-    const keep = new Set(needed.slice(0, end).map((p) => p.sequenceNumber));
-    const packets: EncodedPacket[] = [key];
-    let cursor: EncodedPacket | null = key;
-    while (packets.length < keep.size && cursor) {
-      cursor = await this.sink.getNextPacket(cursor);
-      if (cursor && keep.has(cursor.sequenceNumber)) packets.push(cursor);
-    }
-    return packets;
+    return needed.slice(0, end);
   }
 
-  /** Keyframes are shared between outputs (strip, storyboard, poster): read each one once. */
+  private async metadataOf(start: FrameRef): Promise<EncodedPacket> {
+    const found = await this.sink.getPacket(start.timestamp, { metadataOnly: true });
+    if (found && found.sequenceNumber === start.sequenceNumber) return found;
+    const key = await this.sink.getKeyPacket(start.timestamp, { metadataOnly: true });
+    if (!key) throw new ThumbnailerError('E_CORRUPT_VIDEO', 'A keyframe listed in the index cannot be read.');
+    return key;
+  }
+
+  /** Keyframes are shared between requests (on-demand frames): read each one once. */
   private readonly keyCache = new Map<number, EncodedPacket>();
   private keyCacheBytes = 0;
 
-  private async keyWithData(ref: PacketRef): Promise<EncodedPacket> {
+  private async keyWithData(ref: FrameRef): Promise<EncodedPacket> {
     const cached = this.keyCache.get(ref.sequenceNumber);
     if (cached) return cached;
     const found = await this.sink.getPacket(ref.timestamp);
@@ -188,7 +197,7 @@ export class FrameIndex {
     return packet;
   }
 
-  private async findBySequence(ref: PacketRef): Promise<EncodedPacket> {
+  private async findBySequence(ref: FrameRef): Promise<EncodedPacket> {
     const packet = await this.sink.getKeyPacket(ref.timestamp);
     if (!packet)
       throw new ThumbnailerError('E_CORRUPT_VIDEO', 'A keyframe listed in the index cannot be read.');
@@ -196,11 +205,14 @@ export class FrameIndex {
   }
 
   /**
-   * Writes the selection file for `times` and returns which frame stands for each time. The file
-   * decodes to exactly `times.length` marked frames.
+   * Writes the selection file of a frame plan: its segments one after the other, each packet read
+   * and written on its own (never a GOP in memory). Returns the packets (= frames decoded) written.
    */
-  async write(path: string, times: number[], mode: SelectionMode, signal?: AbortSignal): Promise<Selection> {
-    const { segments, frames } = await this.plan(times, mode);
+  async writePlan(
+    path: string,
+    plan: FramePlan,
+    signal?: AbortSignal,
+  ): Promise<{ packets: number; bytes: number }> {
     const codec = this.track.codec;
     const decoderConfig = await this.track.getDecoderConfig();
     if (!codec || !decoderConfig) throw new ThumbnailerError('E_INTERNAL', 'Selection needs a known codec.');
@@ -214,31 +226,39 @@ export class FrameIndex {
     let cursorMs = 0;
     let count = 0;
     let bytes = 0;
+    const add = async (packet: EncodedPacket, timeMs: number) => {
+      const copy = new mediabunny.EncodedPacket(packet.data, packet.type, timeMs / 1000, 0.001);
+      await source.add(copy, count === 0 ? { decoderConfig } : undefined);
+      count++;
+      bytes += packet.byteLength;
+    };
     try {
-      for (const segment of segments) {
+      for (const segment of plan.segments) {
         if (signal?.aborted) throw new ThumbnailerError('E_CANCELED', 'The job was canceled.');
-        const packets = await this.segmentPackets(segment);
-        const wanted = new Set(segment.wanted.map((w) => w.sequenceNumber));
-        // New times in presentation order: wanted frames on the next whole second, others 1 ms on.
+        const masks = segmentMasks(plan, segment);
+        const refs = await this.segmentRefs(
+          segment.start,
+          segment.marks.map((i) => plan.marks[i]!.frame),
+        );
+        // New times in presentation order: marks on the next whole second plus their mask.
         const retimed = new Map<number, number>();
-        for (const p of [...packets].sort((a, b) => a.timestamp - b.timestamp)) {
-          if (wanted.has(p.sequenceNumber)) cursorMs = (Math.floor(cursorMs / 1000) + 1) * 1000;
-          else {
-            cursorMs += 1;
-            if (cursorMs % 1000 === 0) cursorMs += 1;
-          }
+        for (const p of [...refs].sort((a, b) => a.timestamp - b.timestamp)) {
+          cursorMs = nextTimeCode(cursorMs, masks.get(p.sequenceNumber));
           retimed.set(p.sequenceNumber, cursorMs);
         }
-        for (const p of packets) {
-          const copy = new mediabunny.EncodedPacket(
-            p.data,
-            p.type,
-            retimed.get(p.sequenceNumber)! / 1000,
-            0.001,
-          );
-          await source.add(copy, count === 0 ? { decoderConfig } : undefined);
-          count++;
-          bytes += p.byteLength;
+        // Then the data, in decode order, one packet at a time.
+        let cursor: EncodedPacket | null = await this.keyWithData(refs[0]!);
+        let written = 0;
+        while (cursor && written < refs.length) {
+          const time = retimed.get(cursor.sequenceNumber);
+          if (time !== undefined) {
+            await add(cursor, time);
+            written++;
+          }
+          if (written < refs.length) cursor = await this.sink.getNextPacket(cursor);
+        }
+        if (written < refs.length) {
+          throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The video ends before a frame its index lists.');
         }
       }
       await output.finalize();
@@ -246,8 +266,36 @@ export class FrameIndex {
       await output.cancel().catch(() => undefined);
       throw error;
     }
-    return { frames, packets: count, bytes };
+    return { packets: count, bytes };
+  }
+
+  /**
+   * Writes the selection file for `times` (one output) and returns which frame stands for each
+   * time. The file decodes to exactly `times.length` marks, each with mask 1.
+   */
+  async write(path: string, times: number[], mode: SelectionMode, signal?: AbortSignal): Promise<Selection> {
+    const picks = await this.pick(times, mode);
+    const plan = planFrames([{ id: 'frames', picks }]);
+    const { packets, bytes } = await this.writePlan(path, plan, signal);
+    const frames = plan.outputs[0]!.marks.map((m) => ({
+      target: picks.find((p) => p.frame.sequenceNumber === plan.marks[m]!.frame.sequenceNumber)?.target ?? 0,
+      actual: plan.marks[m]!.actual,
+      keyframeOnly: plan.marks[m]!.keyframeOnly,
+    }));
+    return { frames, packets, bytes };
   }
 }
+
+/** Mask of outputs for each marked packet of a segment. */
+function segmentMasks(plan: FramePlan, segment: Segment): Map<number, number> {
+  const masks = new Map<number, number>();
+  for (const i of segment.marks) {
+    const mark = plan.marks[i]!;
+    masks.set(mark.frame.sequenceNumber, outputMask(mark.outputs));
+  }
+  return masks;
+}
+
+const ref = (p: EncodedPacket): FrameRef => ({ timestamp: p.timestamp, sequenceNumber: p.sequenceNumber });
 
 const round6 = (n: number) => Math.round(n * 1e6) / 1e6;

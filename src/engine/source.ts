@@ -3,6 +3,7 @@ import { open, stat } from 'node:fs/promises';
 import type { Source } from 'mediabunny';
 import { mediabunny } from './mediabunny.js';
 import { ThumbnailerError } from '../errors.js';
+import { indexTooLarge } from './index-caps.js';
 import type { RangedVideoSource, VideoSource } from './types.js';
 
 /**
@@ -16,8 +17,11 @@ export interface ByteSource {
   /** Set when the bytes are already in a local file. */
   localPath?: string;
   read(start: number, end: number, signal?: AbortSignal): Promise<Uint8Array>;
-  /** A mediabunny source over the same bytes. */
-  demuxerSource(): Source;
+  /**
+   * A mediabunny source over the same bytes. The demuxer reads an index (moov, cues, a Matroska
+   * cluster) in one piece: a read longer than `maxReadBytes` is refused before it is allocated.
+   */
+  demuxerSource(maxReadBytes?: number): Source;
   bytesRead(): number;
   /** Releases what reading needed (a file handle). */
   close(): Promise<void>;
@@ -68,10 +72,13 @@ function countingSource(source: RangedVideoSource, alreadyRead = 0): ByteSource 
     size: source.size,
     etag: source.etag,
     read,
-    demuxerSource: () =>
+    demuxerSource: (maxReadBytes = Infinity) =>
       new mediabunny.CustomSource({
         getSize: () => source.size,
-        read: (start, end) => read(start, end),
+        read: (start, end) => {
+          if (end - start > maxReadBytes) throw indexTooLarge('index', end - start, maxReadBytes);
+          return read(start, end);
+        },
         // Read exactly what the demuxer asks for: prefetching read 5-9x more than the index and the
         // samples used (15.9% of a 5-minute 1080p file instead of 1.7%) and saved no time.
         prefetchProfile: 'none',

@@ -23,7 +23,8 @@ export interface RangedVideoSource {
   fallbackUrl?: () => Promise<string>;
 }
 
-export type Phase = 'probe' | 'strip' | 'poster' | 'storyboard' | 'animated' | 'manifest';
+/** `frames`: the one decode run that makes every output (see frameplan.ts). */
+export type Phase = 'probe' | 'frames' | 'manifest';
 
 export interface Progress {
   phase: Phase;
@@ -40,6 +41,11 @@ export interface GenerateRequest {
   onProgress?: (progress: Progress) => void;
   /** Parent folder for the job's temporary folder (removed when the job ends, whatever happens). */
   tempDir?: string;
+  /**
+   * Decode route, for tests and benchmarks: `auto` (default) lets the cost model choose; `seek` or
+   * `sequential` force one (a sequential pass needs a local file; without one, seek is used).
+   */
+  decodeRoute?: 'auto' | 'seek' | 'sequential';
 }
 
 export interface InputFacts {
@@ -83,10 +89,33 @@ export interface Manifest {
   options: GenerateOptions;
   /** How frames were read: `index` (container index + chosen samples, in place), `remux` or `transcode` (through a local Matroska proxy). */
   route: 'index' | 'remux' | 'transcode';
+  /** How the frames of every output were decoded, in one run. */
+  decode: DecodeFacts;
   /** Bytes of the input the engine read (index route), when known. */
   bytesRead?: number;
   outputs: OutputFile[];
   timings: Record<string, number>;
   ffmpeg: { version: string };
   generatedAt: string;
+}
+
+/** The job's one decode run (frameplan.ts): which route, and what it cost. */
+export interface DecodeFacts {
+  /** `seek`: a selection file of the segments needed; `sequential`: one pass over the file. */
+  route: 'seek' | 'sequential';
+  /** Source frames decoded (exact for `seek`; counted from the index for `sequential`). */
+  decodedFrames: number;
+  /** Distinct frames the outputs show (the union of their requests). */
+  frames: number;
+  /** Runs of packets decoded from one keyframe (seek route). */
+  segments: number;
+  /** Only keyframes were decoded. */
+  keyframesOnly: boolean;
+  /** The cost model's view, in decoded-frame equivalents. */
+  estimate: {
+    seekFrames: number;
+    sequentialFrames?: number;
+    seekCost: number;
+    sequentialCost?: number;
+  };
 }

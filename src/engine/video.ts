@@ -15,6 +15,7 @@ import {
   videoStream,
   type ProbeResult,
 } from './probe.js';
+import { checkMp4IndexSize } from './index-caps.js';
 import { FrameIndex } from './selection.js';
 import { SNIFF_BYTES, sniffContainer, type Container } from './sniff.js';
 import { downloadTo, type ByteSource } from './source.js';
@@ -32,6 +33,10 @@ export interface OpenVideo {
   route: Manifest['route'];
   /** Version of the ffmpeg libraries, from the probe (no process of its own). */
   ffmpegVersion: string;
+  /** A local file ffmpeg can read whole (the input itself, or the proxy), for a sequential pass. */
+  local?: { path: string; demuxer: Container['demuxer'] };
+  /** Average frames per second from the index (0 when unknown). */
+  frameRate: number;
   dispose(): Promise<void>;
 }
 
@@ -39,6 +44,8 @@ interface OpenContext {
   work: string;
   limits: Limits;
   signal?: AbortSignal;
+  /** Refuse the remux and transcode routes (E_FRAME_UNAVAILABLE): no download, no ffmpeg pass. */
+  indexOnly?: boolean;
 }
 
 /**
@@ -58,8 +65,30 @@ export async function openVideo(bytes: ByteSource, context: OpenContext): Promis
   const head = await bytes.read(0, Math.min(SNIFF_BYTES, bytes.size), context.signal);
   const container = sniffContainer(head, bytes.size);
   if (container.indexed) {
-    const direct = await openIndexed(bytes.demuxerSource(), bytes, container, context);
-    if (direct) return direct;
+    if (container.demuxer === 'mov') {
+      await checkMp4IndexSize(bytes.read, bytes.size, context.limits.maxIndexBytes, context.signal);
+    }
+    const source = bytes.demuxerSource(context.limits.maxIndexBytes);
+    try {
+      const direct = await openIndexed(source, bytes, container, context);
+      if (direct) return direct;
+    } catch (error) {
+      // A Matroska cluster is read whole: one over the cap (a live recording written as a single
+      // cluster, say) is stream-copied by ffmpeg into bounded clusters instead. An MP4 moov over
+      // the cap has no such way round.
+      if (!(
+        ThumbnailerError.is(error) &&
+        error.code === 'E_INDEX_TOO_LARGE' &&
+        container.demuxer === 'matroska'
+      ))
+        throw error;
+    }
+  }
+  if (context.indexOnly) {
+    throw new ThumbnailerError(
+      'E_FRAME_UNAVAILABLE',
+      `This ${container.label} video cannot be read in place through its container index, so no frame is made on demand.`,
+    );
   }
   return openThroughProxy(bytes, container, context);
 }
@@ -90,7 +119,7 @@ async function openIndexed(
     }
     const start = await track.getFirstTimestamp();
     const end = (await track.getDurationFromMetadata().catch(() => null)) ?? (await track.computeDuration());
-    const index = new FrameIndex(track, start);
+    const index = new FrameIndex(track, start, context.limits.maxSampleBytes);
     // One keyframe through ffprobe tells what the bitstream says: field order, pixel format, colour.
     const samplePath = join(context.work, 'probe-sample.mkv');
     await index.write(samplePath, [0], 'fast', context.signal);
@@ -129,7 +158,15 @@ async function openIndexed(
       interlaced: isInterlaced(sample),
       hasAudio: (await input.getAudioTracks()).length > 0,
     };
-    return { facts, index, route: 'index', ffmpegVersion: versionOf(sampleProbe), dispose };
+    return {
+      facts,
+      index,
+      route: 'index',
+      ffmpegVersion: versionOf(sampleProbe),
+      local: bytes.localPath ? { path: bytes.localPath, demuxer: container.demuxer } : undefined,
+      frameRate: stats?.averagePacketRate ?? 0,
+      dispose,
+    };
   } catch (error) {
     await dispose();
     if (ThumbnailerError.is(error) && error.code !== 'E_CORRUPT_VIDEO' && error.code !== 'E_FFMPEG_FAILED')
@@ -201,11 +238,14 @@ async function openThroughProxy(
   const start = await track.getFirstTimestamp();
   const end = await track.computeDuration();
   if (!facts.duration) facts.duration = round3(end - start);
+  const stats = await track.computePacketStats(100).catch(() => undefined);
   return {
     facts,
-    index: new FrameIndex(track, start),
+    index: new FrameIndex(track, start, context.limits.maxSampleBytes),
     route: copyable ? 'remux' : 'transcode',
     ffmpegVersion: versionOf(probe),
+    local: { path: proxyPath, demuxer: 'matroska' },
+    frameRate: stats?.averagePacketRate ?? facts.frameRate ?? 0,
     dispose: async () => input.dispose(),
   };
 }

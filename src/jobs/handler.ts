@@ -9,7 +9,8 @@ import { ClaimRenewer } from './claims.js';
 import { canonicalJson, optionsDigest } from './digest.js';
 import { parseMessage, type MessageForm, type ParsedMessage } from './messages.js';
 import { commitOutputs, outputUrls, readCommittedManifest } from './outputs.js';
-import { decide, deliveredTooOften, waitDelayMs } from './policy.js';
+import { announceCompletion } from './events/announce.js';
+import { decide, deliveredTooOften, retryDelayMs, waitDelayMs } from './policy.js';
 import { JobStop, stopOf } from './stop.js';
 import { makeJobFolder } from './temp.js';
 import type { Decision, JobDeps, JobInfo, JobMessage, JobOutcome, JobRun, WaitReason } from './types.js';
@@ -71,6 +72,27 @@ export function parseJobMessage(
  * return, throw, or write to the poison queue and return).
  */
 export async function handleMessage(message: JobMessage, deps: JobDeps, run: JobRun): Promise<Decision> {
+  const info: JobInfo = run.info ?? {};
+  const decision = await decideMessage(message, deps, { ...run, info });
+  if (!deps.events) return decision;
+  // Completion events: after the manifest commit (processJob) and before the host deletes the message.
+  try {
+    await announceCompletion(deps.events, decision, message, deps.logger, run.signal);
+    return decision;
+  } catch (error) {
+    // The event must be queued before the message is deleted: keep the message; its redelivery
+    // finds the outputs committed and sends the same event (same id) again.
+    return {
+      action: 'retry',
+      error: asThumbnailerError(error, 'E_STORAGE_UNAVAILABLE'),
+      delayMs: retryDelayMs(message.dequeueCount, deps.retryBaseMs, deps.retryMaxMs),
+      info,
+    };
+  }
+}
+
+/** `handleMessage` without the completion event. */
+async function decideMessage(message: JobMessage, deps: JobDeps, run: JobRun): Promise<Decision> {
   const started = performance.now();
   const info: JobInfo = run.info ?? {};
   const overDelivered = message.dequeueCount > deps.maxDeliveries;
@@ -181,6 +203,7 @@ export async function processJob(
     signal: run.signal,
     onBytesRead: run.onBytesRead,
   });
+  if (run.info) run.info.etag = source.etag;
   const previous = await readCommittedManifest(deps, video, run);
 
   // Step 1: nothing to do when the outputs of this source version and these options exist.
@@ -188,7 +211,16 @@ export async function processJob(
     const outputs = outputUrls(deps, video, previous);
     await recordSkipped(deps, jobId, video, message, source.etag, outputs);
     log.info({ outcome: 'skipped' }, 'outputs already made for this ETag and options');
-    return { kind: 'skipped', jobId, video, form, reason: 'already-done', outputs, totalMs: elapsed() };
+    return {
+      kind: 'skipped',
+      jobId,
+      video,
+      form,
+      reason: 'already-done',
+      etag: source.etag,
+      outputs,
+      totalMs: elapsed(),
+    };
   }
 
   // Step 2: one encode per video at a time; a redelivery of the same message may take over its own claim.

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import pLimit from 'p-limit';
 import type { Manifest } from '../engine/types.js';
 import { ThumbnailerError } from '../errors.js';
@@ -23,10 +23,16 @@ export function outputUrls(deps: OutputDeps, video: string, manifest: Manifest):
   for (const o of manifest.outputs)
     urls[o.file] = deps.blobs.url(deps.thumbnailContainer, `${video}/${o.file}`);
   urls[MANIFEST] = deps.blobs.url(deps.thumbnailContainer, `${video}/${MANIFEST}`);
-  if (manifest.options.layout === 'seed' && manifest.outputs.some((o) => o.kind === 'strip')) {
-    urls['keyframes'] = deps.blobs.url(deps.thumbnailContainer, `${video}_keyframes.jpg`);
+  const strip = manifest.outputs.find((o) => o.kind === 'strip');
+  if (manifest.options.layout === 'seed' && strip) {
+    urls['keyframes'] = deps.blobs.url(deps.thumbnailContainer, seedStripName(video, strip.file));
   }
   return urls;
+}
+
+/** Where the seed sample put its strip: `<video>_keyframes.jpg` (`.webp` for a WebP strip). */
+function seedStripName(video: string, stripFile: string): string {
+  return `${video}_keyframes${extname(stripFile)}`;
 }
 
 /** The committed manifest of a video, or undefined when absent or unreadable. */
@@ -82,7 +88,7 @@ export async function commitOutputs(
   const strip = manifest.outputs.find((o) => o.kind === 'strip');
   if (manifest.options.layout === 'seed' && strip) {
     // Where the seed sample put its strip.
-    await deps.blobs.uploadFile(container, `${video}_keyframes.jpg`, join(outDir, strip.file), {
+    await deps.blobs.uploadFile(container, seedStripName(video, strip.file), join(outDir, strip.file), {
       signal,
       contentType: strip.contentType,
     });

@@ -4,6 +4,7 @@ import type { GenerateOptionsInput, Limits } from '../engine/options.js';
 import type { GenerateRequest, Manifest, Progress } from '../engine/types.js';
 import type { ThumbnailerError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { CompletionEvents } from './events/publisher.js';
 import type { MessageForm } from './messages.js';
 
 /** One delivery of a queue message, whoever delivers it (the built-in Worker or the Functions host). */
@@ -38,6 +39,8 @@ export interface JobDeps {
   maxDeliveries: number;
   retryBaseMs: number;
   retryMaxMs: number;
+  /** Completion events (THUMBNAILER_EVENTS_QUEUE, THUMBNAILER_WEBHOOK_URL), when configured. */
+  events?: CompletionEvents;
 }
 
 export interface JobRun {
@@ -52,6 +55,8 @@ export interface JobInfo {
   jobId?: string;
   video?: string;
   form?: MessageForm;
+  /** The source's ETag, once read. */
+  etag?: string;
 }
 
 export type JobOutcome =
@@ -73,6 +78,7 @@ export type JobOutcome =
       video: string;
       form: MessageForm;
       reason: 'already-done' | 'in-progress-elsewhere';
+      etag?: string;
       outputs: Record<string, string>;
       totalMs: number;
     }

@@ -17,6 +17,7 @@ export async function startHealthServer(
   const metrics = createMetrics({
     worker,
     queueDepth: async () => ({ queue: await storage.queue.depth(), poison: await storage.poison.depth() }),
+    events: runtime.jobDeps.events,
   });
   const [{ buildApp }, { listen }, { readinessChecks }] = await Promise.all([
     import('../http/app.js'),

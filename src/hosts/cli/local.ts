@@ -57,6 +57,7 @@ async function serveApi(settings: Settings, runtime: WorkerRuntime) {
   const metrics = createMetrics({
     worker,
     queueDepth: async () => ({ queue: await storage.queue.depth(), poison: await storage.poison.depth() }),
+    events: runtime.jobDeps.events,
   });
   const [{ buildApp }, { listen }, { readinessChecks }] = await Promise.all([
     import('../http/app.js'),
@@ -69,6 +70,8 @@ async function serveApi(settings: Settings, runtime: WorkerRuntime) {
     api: {
       storage,
       apiToken: settings.apiToken,
+      host: settings.host,
+      allowOpen: settings.allowOpen,
       maxUploadBytes: settings.maxUploadBytes,
       tempDir: settings.worker.tempDir,
       worker,
@@ -115,6 +118,8 @@ export async function runLocalService(
   const stopping = stopSignal(options.signal);
   let emulator: Emulator | undefined;
   try {
+    const { checkOpenBinding } = await import('../http/exposure.js');
+    checkOpenBinding(settings);
     const local = await localStorage(settings, options, print);
     settings = local.settings;
     emulator = local.emulator;

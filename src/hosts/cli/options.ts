@@ -25,7 +25,8 @@ export function addGenerateOptions(command: Command): Command {
     .option('--padding <px>', 'space between strip tiles', number)
     .option('--margin <px>', 'space around the strip', number)
     .option('--color <color>', 'strip background color (name or #RRGGBB)')
-    .option('--quality <q>', 'JPEG quality of the strip, 1 (best) to 31 (default 10)', number)
+    .option('--quality <q>', 'quality of the strip, 1 (best) to 31 (default 10; mapped for WebP)', number)
+    .option('--format <format>', 'strip, poster and storyboard sheets: jpg (default) or webp')
     .option('--mode <mode>', 'fast (nearest keyframes) or accurate (exact times)')
     .option('--storyboard-interval <seconds>', 'one storyboard tile every N seconds (default 10)', number)
     .option('--storyboard-width <px>', 'storyboard tile width (default 160)', number)
@@ -48,6 +49,7 @@ const KEYS = [
   'storyboardWidth',
   'animatedFormat',
   'layout',
+  'format',
 ] as const;
 
 export function collectGenerateOptions(flags: Record<string, unknown>): Record<string, unknown> {

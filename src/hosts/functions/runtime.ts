@@ -7,6 +7,7 @@ import { ThumbnailerError } from '../../errors.js';
 import { jobDepsFrom } from '../../jobs/deps.js';
 import type { JobDeps } from '../../jobs/types.js';
 import { createLogger, type Logger } from '../../logger.js';
+import { completionEventsFrom, type CompletionEvents } from '../../jobs/events/publisher.js';
 import { readHostConfig, type HostQueueConfig } from './host-config.js';
 
 /**
@@ -21,6 +22,8 @@ export interface FunctionsRuntime {
   generate: (request: GenerateRequest) => Promise<Manifest>;
   /** Process-level log lines (start-up, shutdown): the worker's stdout, which the host collects. */
   logger: Logger;
+  /** Completion events, shared by every invocation (the events queue is created once). */
+  events?: CompletionEvents;
 }
 
 let runtime: Promise<FunctionsRuntime> | undefined;
@@ -47,7 +50,8 @@ async function create(): Promise<FunctionsRuntime> {
     createStorage(settings),
     import('../../engine/generate.js'),
   ]);
-  return { settings, storage, host: readHostConfig(), generate, logger };
+  const events = completionEventsFrom(settings, storage);
+  return { settings, storage, host: readHostConfig(), generate, logger, events };
 }
 
 /** The runtime, created once per process; a failed creation is retried by the next call. */
@@ -107,5 +111,6 @@ export function invocationDeps(rt: FunctionsRuntime, context: InvocationContext)
     ...jobDepsFrom(rt.settings, rt.storage, logger, rt.generate),
     // The host delivers at most maxDequeueCount times: the last delivery is the one to poison.
     maxDeliveries: rt.host.maxDequeueCount,
+    events: rt.events,
   };
 }

@@ -1,10 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CompletionEvents } from '../../jobs/events/publisher.js';
 import type { Worker } from './worker.js';
 
 export interface MetricsSources {
   worker?: Worker;
   /** Approximate depths of the request and poison queues. */
   queueDepth?: () => Promise<{ queue: number; poison: number }>;
+  /** Completion events sent (or not) per channel. */
+  events?: CompletionEvents;
 }
 
 export interface Metrics {
@@ -93,6 +96,21 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     worker.on('poisoned', () => jobs.inc({ outcome: 'poisoned' }));
     worker.on('released', () => jobs.inc({ outcome: 'released' }));
     worker.on('bytesRead', (n) => bytesRead.inc(n));
+  }
+  if (sources.events) {
+    const events = new Counter({
+      name: 'thumbnailer_completion_events_total',
+      help: 'Completion events by channel (queue, webhook) and result (delivered, failed: given up after retries)',
+      labelNames: ['channel', 'result'] as const,
+      registers: [registry],
+    });
+    for (const channel of sources.events.channels) {
+      events.inc({ channel, result: 'delivered' }, 0);
+      events.inc({ channel, result: 'failed' }, 0);
+    }
+    sources.events.on('delivery', ({ channel, ok }) =>
+      events.inc({ channel, result: ok ? 'delivered' : 'failed' }),
+    );
   }
   return { registry, jobs, duration, overhead, bytesRead };
 }

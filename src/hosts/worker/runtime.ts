@@ -3,6 +3,7 @@ import type { Storage } from '../../adapters/storage.js';
 import { createStorage } from '../../adapters/storage.js';
 import type { GenerateRequest, Manifest } from '../../engine/types.js';
 import type { Limits } from '../../engine/options.js';
+import { completionEventsFrom } from '../../jobs/events/publisher.js';
 import { jobDepsFrom, limitsFrom } from '../../jobs/deps.js';
 import { sweepStaleJobFolders } from '../../jobs/temp.js';
 import type { JobDeps } from '../../jobs/types.js';
@@ -41,6 +42,7 @@ export async function createWorkerRuntime(
     generate,
     options.limits ?? limitsFrom(settings),
   );
+  jobDeps.events = completionEventsFrom(settings, storage);
   // Job folders of a worker that was killed before it could clean up (same TMPDIR after a restart).
   const swept = await sweepStaleJobFolders(settings.worker.tempDir);
   if (swept.length > 0)

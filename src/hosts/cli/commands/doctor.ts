@@ -102,6 +102,17 @@ async function storageLines(flags: { connectionString?: string }): Promise<Line[
   return lines;
 }
 
+/** The completion-event channels (PRODUCT.md section 10). */
+async function eventLines(flags: { connectionString?: string }): Promise<Line[]> {
+  const { loadSettings } = await import('../../../config.js');
+  const settings = loadSettings({ connectionString: flags.connectionString });
+  const { eventChannelLines } = await import('../../../jobs/events/doctor.js');
+  const storage = settings.storage
+    ? await (await import('../../../adapters/storage.js')).createStorage(settings)
+    : undefined;
+  return eventChannelLines(settings, storage);
+}
+
 export function register(program: Command): void {
   program
     .command('doctor')
@@ -111,7 +122,13 @@ export function register(program: Command): void {
     .option('--connection-string <cs>', 'storage connection string (default: AzureWebJobsStorage)')
     .option('--no-storage', 'check ffmpeg only')
     .action(async (flags: { connectionString?: string; storage: boolean }) => {
-      const lines = [...(await ffmpegLines()), ...(flags.storage ? await storageLines(flags) : [])];
+      const lines = [...(await ffmpegLines())];
+      try {
+        if (flags.storage) lines.push(...(await storageLines(flags)), ...(await eventLines(flags)));
+      } catch (error) {
+        // A wrong setting (a webhook URL over http, say) is one line naming it, not a stack trace.
+        lines.push({ ok: false, text: error instanceof Error ? error.message : String(error) });
+      }
       lines.forEach(print);
       process.exitCode = lines.some((l) => l.ok === false) ? 1 : 0;
     });

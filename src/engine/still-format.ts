@@ -1,0 +1,49 @@
+import { ThumbnailerError } from '../errors.js';
+
+/**
+ * The one place that knows how still images (strip, poster, storyboard sheets) are encoded: file
+ * extension, content type, pixel format and encoder arguments for the `format` option.
+ */
+
+export const STILL_FORMATS = ['jpg', 'webp'] as const;
+export type StillFormat = (typeof STILL_FORMATS)[number];
+
+/** WebP's format limit on either side of a picture. */
+export const WEBP_MAX_SIDE = 16383;
+
+/** `strip` -> `strip.jpg` or `strip.webp`. */
+export function stillFile(base: string, format: StillFormat = 'jpg'): string {
+  return `${base}.${format}`;
+}
+
+export function stillContentType(format: StillFormat = 'jpg'): string {
+  return format === 'webp' ? 'image/webp' : 'image/jpeg';
+}
+
+/**
+ * The last filter (pixel format the encoder expects) and the encoder arguments. `quality` is on
+ * the JPEG scale the options use (`-q:v`, 1 best to 31 worst); WebP gets the matching `-quality`
+ * (1 -> 95, 10 -> 81, 31 -> 47).
+ */
+export function stillEncoding(
+  format: StillFormat = 'jpg',
+  quality: number,
+): { pixelFormat: string; args: string[] } {
+  if (format === 'webp') {
+    const webpQuality = Math.round(Math.min(95, Math.max(40, 95 - 1.6 * (quality - 1))));
+    return { pixelFormat: 'yuv420p', args: ['-c:v', 'libwebp', '-quality', String(webpQuality)] };
+  }
+  // Full-range 4:2:0, what the JPEG encoder expects.
+  return { pixelFormat: 'yuvj420p', args: ['-c:v', 'mjpeg', '-q:v', String(quality)] };
+}
+
+/** WebP cannot hold a picture over 16383 px a side: refused by name rather than failing in ffmpeg. */
+export function checkStillSize(format: StillFormat, size: { width: number; height: number }, what: string) {
+  if (format === 'webp' && (size.width > WEBP_MAX_SIDE || size.height > WEBP_MAX_SIDE)) {
+    throw new ThumbnailerError(
+      'E_OPTION_INVALID',
+      `Invalid option: format webp cannot hold the ${what} of ${size.width}x${size.height} (WebP allows ${WEBP_MAX_SIDE} px a side): use fewer columns or rows, smaller tiles, or format jpg`,
+      { field: 'format' },
+    );
+  }
+}
