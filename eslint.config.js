@@ -2,6 +2,65 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * Layers (arrows point inward): hosts use jobs, adapters and engine; jobs use adapters and engine;
+ * adapters use engine types; the engine uses only errors.ts. Hosts other than the CLI (the
+ * composition root) import no other host. Each rule is a regular expression over the import
+ * path, checked for static imports, re-exports and dynamic `import()` alike.
+ */
+const UP = String.raw`^(?:\.\./)+`;
+const layerRules = [
+  {
+    files: ['src/engine/**/*.ts'],
+    forbidden: String.raw`${UP}(?!errors\.js$)[^/]+(?:/|\.js$)`,
+    message: 'The engine imports only itself and errors.ts: no adapter, job, host, deploy or config code.',
+  },
+  {
+    files: ['src/adapters/**/*.ts'],
+    forbidden: String.raw`${UP}(?:hosts|jobs|deploy)/`,
+    message: 'Adapters import the engine, errors and config only: never jobs, hosts or deploy.',
+  },
+  {
+    files: ['src/jobs/**/*.ts'],
+    forbidden: String.raw`${UP}(?:hosts|deploy)/`,
+    message: 'The job layer is used by hosts; it never imports one (or deploy code).',
+  },
+  {
+    files: ['src/hosts/worker/**/*.ts'],
+    forbidden: String.raw`${UP}(?:hosts/)?(?:cli|http|functions)/|${UP}deploy/`,
+    message: 'The worker host imports no other host: the CLI wires hosts together.',
+  },
+  {
+    files: ['src/hosts/http/**/*.ts'],
+    forbidden: String.raw`${UP}(?:hosts/)?(?:cli|worker|functions)/|${UP}deploy/`,
+    message: 'The HTTP host imports no other host: shared code lives in src/jobs.',
+  },
+  {
+    files: ['src/hosts/functions/**/*.ts'],
+    forbidden: String.raw`${UP}(?:hosts/)?(?:cli|worker|http)/|${UP}deploy/`,
+    message: 'The Functions host imports no other host: shared code lives in src/jobs.',
+  },
+  {
+    files: ['src/deploy/**/*.ts'],
+    forbidden: String.raw`${UP}(?:hosts|jobs|adapters|engine)/`,
+    message: 'Deploy code imports errors only.',
+  },
+  {
+    files: ['src/errors.ts', 'src/config.ts', 'src/token.ts', 'src/logger.ts'],
+    forbidden: String.raw`^\./(?!errors\.js$)`,
+    message: 'Shared modules import nothing else from src (errors.ts excepted).',
+  },
+].map(({ files, forbidden, message }) => ({
+  files,
+  rules: {
+    'no-restricted-imports': ['error', { patterns: [{ regex: forbidden, message }] }],
+    'no-restricted-syntax': [
+      'error',
+      { selector: `ImportExpression[source.value=/${forbidden.replaceAll('/', '\\/')}/]`, message },
+    ],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.cache/', '.thumbnailer/', 'test-artifacts/', 'bench/.media/'] },
   js.configs.recommended,
@@ -11,6 +70,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  ...layerRules,
   {
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },

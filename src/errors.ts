@@ -19,6 +19,9 @@ export type ErrorCode =
   | 'E_FFMPEG_FAILED'
   | 'E_FFMPEG_TIMEOUT'
   | 'E_CANCELED'
+  | 'E_JOB_TIMEOUT'
+  | 'E_CLAIM_LOST'
+  | 'E_JOB_CONFLICT'
   | 'E_OUTPUT_FAILED'
   | 'E_BLOB_NOT_FOUND'
   | 'E_MESSAGE_INVALID'
@@ -55,6 +58,9 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   E_FFMPEG_FAILED: { status: 500, permanent: false },
   E_FFMPEG_TIMEOUT: { status: 504, permanent: false },
   E_CANCELED: { status: 503, permanent: false },
+  E_JOB_TIMEOUT: { status: 504, permanent: false },
+  E_CLAIM_LOST: { status: 409, permanent: false },
+  E_JOB_CONFLICT: { status: 409, permanent: true },
   E_OUTPUT_FAILED: { status: 500, permanent: false },
   E_BLOB_NOT_FOUND: { status: 404, permanent: true },
   E_MESSAGE_INVALID: { status: 400, permanent: true },
@@ -122,4 +128,18 @@ export function redactSecrets(text: string): string {
     .replace(/(Authorization:\s*(?:Bearer|SharedKey)\s+)\S+/gi, '$1REDACTED')
     // A Standard Webhooks secret (THUMBNAILER_WEBHOOK_SECRET), should one ever be quoted.
     .replace(/whsec_[A-Za-z0-9+/=]+/g, 'whsec_REDACTED');
+}
+
+/** The one error body of every API host: `{ error: { code, message, field? } }`. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; field?: string };
+}
+
+/**
+ * The body an API answers an error with, whichever host serves it (Fastify, the Functions HTTP
+ * trigger). A 5xx says what failed without internals (the log has them); a 4xx says why.
+ */
+export function errorBody(error: ThumbnailerError, status: number = error.status): ErrorBody {
+  const message = status < 500 ? error.message : `Internal error (${error.code})`;
+  return { error: { code: error.code, message, ...(error.field ? { field: error.field } : {}) } };
 }

@@ -29,7 +29,7 @@ import { parseAzureDeployOptions, type AzureDeployOptionsInput } from '../src/de
 import { ONCE_WAIT_SECONDS } from '../src/deploy/manifests.js';
 import { ACR_IMAGE, VARIANTS } from './support/azure-variants.js';
 import { ThumbnailerError } from '../src/errors.js';
-import { parseMessage } from '../src/hosts/worker/messages.js';
+import { parseMessage } from '../src/jobs/messages.js';
 
 const run = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -12,7 +12,7 @@ import type { Settings } from '../src/config.js';
 import { loadSettings } from '../src/config.js';
 import { redactSecrets } from '../src/errors.js';
 import type { Storage } from '../src/adapters/storage.js';
-import { handleMessage } from '../src/hosts/worker/job.js';
+import { handleMessage } from '../src/jobs/handler.js';
 import { createMetrics } from '../src/hosts/worker/metrics.js';
 import { createWorkerRuntime, type WorkerRuntime } from '../src/hosts/worker/runtime.js';
 import { COMPLETED_TYPE, FAILED_TYPE } from '../src/jobs/events/event.js';

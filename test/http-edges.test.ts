@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import type { JobRecord } from '../src/adapters/jobs.js';
 import { loadSettings } from '../src/config.js';
 import { buildApp } from '../src/hosts/http/app.js';
-import { runLocalService } from '../src/hosts/worker/local.js';
+import { runLocalService } from '../src/hosts/cli/local.js';
 import { FFMPEG } from './support/binaries.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
 import { readEvents, startApiService, type ApiService } from './support/http.js';

@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ThumbnailerError } from '../src/errors.js';
-import {
-  decodeBody,
-  parseMessage,
-  validateBlobName,
-  type MessageContext,
-} from '../src/hosts/worker/messages.js';
-import { canonicalJson, decide, poisonBody, retryDelayMs } from '../src/hosts/worker/job.js';
+import { decodeBody, parseMessage, validateBlobName, type MessageContext } from '../src/jobs/messages.js';
+import { canonicalJson } from '../src/jobs/digest.js';
+import { decide, poisonBody, retryDelayMs } from '../src/jobs/policy.js';
 
 const AZURE: MessageContext = {
   videoContainer: 'videos',

@@ -6,7 +6,7 @@ import { classifyStorageError, storageError } from '../src/adapters/errors.js';
 import { createStorage, type Storage } from '../src/adapters/storage.js';
 import { DEV_ACCOUNT_KEY, devConnectionString, loadSettings, SettingsError } from '../src/config.js';
 import { ThumbnailerError } from '../src/errors.js';
-import { createLogger } from '../src/hosts/worker/logger.js';
+import { createLogger } from '../src/logger.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
 import { media } from './support/media.js';
 import { testSettings } from './support/worker.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { JobRecord } from '../src/adapters/jobs.js';
-import { runLocalService } from '../src/hosts/worker/local.js';
-import { submitVideo } from '../src/hosts/worker/submit.js';
+import { runLocalService } from '../src/hosts/cli/local.js';
+import { submitVideo } from '../src/hosts/cli/submit.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
 import { media } from './support/media.js';
 import { testSettings, waitFor } from './support/worker.js';

@@ -472,7 +472,7 @@ describe('storage outage', () => {
     const { logger } = memoryLogger();
     const storage = await createStorage(settings);
     const { Worker } = await import('../src/hosts/worker/worker.js');
-    const { jobDepsFrom } = await import('../src/hosts/worker/runtime.js');
+    const { jobDepsFrom } = await import('../src/jobs/deps.js');
     const worker = new Worker({
       queue: storage.queue,
       poison: storage.poison,

@@ -4,7 +4,7 @@ import { startEmulator } from '../../src/adapters/emulator.js';
 import { createStorage } from '../../src/adapters/storage.js';
 import { devConnectionString, loadSettings } from '../../src/config.js';
 import { generate } from '../../src/engine/generate.js';
-import { createLogger } from '../../src/hosts/worker/logger.js';
+import { createLogger } from '../../src/logger.js';
 import { createWorkerRuntime } from '../../src/hosts/worker/runtime.js';
 import { canMeasureMemory, measureMemory } from '../lib/memory.js';
 import { countingProxy } from '../lib/proxy.js';

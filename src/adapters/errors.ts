@@ -10,51 +10,42 @@ interface RestLike {
   message?: string;
 }
 
-// Network-level failures: storage is unreachable or slow, which time may cure.
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'REQUEST_SEND_ERROR',
-]);
+/** The storage service's HTTP status of a failure, looking through a ThumbnailerError wrapping it. */
+export function storageStatus(error: unknown): number | undefined {
+  const e = (error ?? {}) as RestLike & { cause?: unknown };
+  if (typeof e.statusCode === 'number') return e.statusCode;
+  return ThumbnailerError.is(error) && error.cause ? storageStatus(error.cause) : undefined;
+}
 
 /**
- * The one place deciding whether a storage failure is transient (retry with backoff) or
- * permanent. The worker reads only the verdict. Authorization failures count as transient: a
+ * The one place deciding whether a storage failure is transient (retry with backoff), a missing
+ * resource, or permanent; everything else (the worker, the renewers, the job table, `doctor`)
+ * reads the verdict. A failure without a status is a transport failure (connection refused or
+ * reset, DNS, timeout, abort): time may cure it. Authorization failures count as transient: a
  * rotated key or a missing role assignment is an operator's fix, and poisoning every message
- * meanwhile would lose them.
+ * meanwhile would lose them. A ThumbnailerError made by `storageError` keeps its verdict.
  */
 export function classifyStorageError(error: unknown): StorageVerdict {
-  const e = (error ?? {}) as RestLike;
-  const status = e.statusCode;
-  if (status === undefined) {
-    if (e.name === 'AbortError') return 'transient';
-    if (e.code && NETWORK_CODES.has(e.code)) return 'transient';
-    // RestError without a status is a transport failure.
-    if (e.name === 'RestError') return 'transient';
-    return 'transient';
+  if (ThumbnailerError.is(error)) {
+    if (error.code === 'E_BLOB_NOT_FOUND') return 'not-found';
+    if (error.code === 'E_STORAGE_REFUSED') return 'permanent';
+    if (error.code === 'E_STORAGE_UNAVAILABLE') return 'transient';
   }
+  const status = storageStatus(error);
+  if (status === undefined) return 'transient';
   if (status === 404) return 'not-found';
   if (status === 408 || status === 429 || status >= 500) return 'transient';
   if (status === 401 || status === 403) return 'transient';
-  // 412: the blob changed under us (If-Match); a new delivery will see the new version.
+  // 409/412: a race on the entity's ETag was lost, or the blob changed under us (If-Match);
+  // reading again (or a new delivery) sees the new version.
   if (status === 409 || status === 412) return 'transient';
   return 'permanent';
 }
 
-/** True when the value looks like an Azure SDK RestError (or a network error beneath one). */
-export function isStorageError(error: unknown): boolean {
-  if (!error || typeof error !== 'object') return false;
-  const e = error as RestLike;
-  return e.name === 'RestError' || (typeof e.code === 'string' && NETWORK_CODES.has(e.code));
+/** True when an optimistic-concurrency write lost a race (409 exists, 412 ETag changed). */
+export function isConcurrencyConflict(error: unknown): boolean {
+  const status = storageStatus(error);
+  return status === 409 || status === 412;
 }
 
 /**

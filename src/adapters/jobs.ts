@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { ThumbnailerError } from '../errors.js';
-import { storageError } from './errors.js';
+import { classifyStorageError, isConcurrencyConflict, storageError } from './errors.js';
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
 
@@ -27,6 +27,11 @@ export interface JobRecord {
   etag?: string;
   /** True when the job found its outputs already made and did no work. */
   skipped?: boolean;
+  /**
+   * The job whose run this one joined: the same work (video version and options) was in progress
+   * under another job when this one came, so this one waited and ended with that run's outputs.
+   */
+  duplicateOf?: string;
   createdAt: string;
   updatedAt: string;
   startedAt?: string;
@@ -38,6 +43,8 @@ export interface VideoClaim {
   owner: string;
   /** What is being made: source ETag plus options digest. */
   key: string;
+  /** The job the holder runs, so a duplicate can name the run it joins. */
+  jobId?: string;
   expiresAt: number;
 }
 
@@ -76,6 +83,9 @@ interface JobEntity {
   outputs?: string;
   etag?: string;
   skipped?: boolean;
+  duplicateOf?: string;
+  /** Canonical JSON of what was submitted (video and options): a resend must match it. */
+  request?: string;
   createdAt?: string;
   updatedAt?: string;
   startedAt?: string;
@@ -87,6 +97,7 @@ interface ClaimEntity {
   rowKey: string;
   owner: string;
   key: string;
+  jobId?: string;
   expiresAt: number;
 }
 
@@ -130,6 +141,7 @@ function toRecord(e: TableEntityResult<JobEntity>): JobRecord {
     outputs: e.outputs ? (JSON.parse(e.outputs) as Record<string, string>) : undefined,
     etag: e.etag || undefined,
     skipped: e.skipped || undefined,
+    duplicateOf: e.duplicateOf || undefined,
     createdAt: e.createdAt ?? '',
     updatedAt: e.updatedAt ?? '',
     startedAt: e.startedAt || undefined,
@@ -151,6 +163,7 @@ function toEntity(id: string, patch: Partial<JobRecord>): JobEntity {
   if (patch.outputs !== undefined) e.outputs = JSON.stringify(patch.outputs);
   if (patch.etag !== undefined) e.etag = patch.etag;
   if (patch.skipped !== undefined) e.skipped = patch.skipped;
+  if (patch.duplicateOf !== undefined) e.duplicateOf = patch.duplicateOf;
   if (patch.createdAt !== undefined) e.createdAt = patch.createdAt;
   if (patch.startedAt !== undefined) e.startedAt = patch.startedAt;
   if (patch.finishedAt !== undefined) e.finishedAt = patch.finishedAt;
@@ -181,9 +194,8 @@ export class JobTable {
     try {
       return toRecord(await this.client.getEntity<JobEntity>(JOB_PARTITION, id));
     } catch (error) {
-      const e = storageError(error, `reading job ${id}`);
-      if (e.code === 'E_BLOB_NOT_FOUND') return undefined;
-      throw e;
+      if (classifyStorageError(error) === 'not-found') return undefined;
+      throw storageError(error, `reading job ${id}`);
     }
   }
 
@@ -193,6 +205,28 @@ export class JobTable {
       await this.client.upsertEntity(toEntity(id, patch), 'Merge');
     } catch (error) {
       throw storageError(error, `updating job ${id}`);
+    }
+  }
+
+  /**
+   * Records a new job, only if no job has this id: returns undefined when created, otherwise the
+   * existing record and the request it was created for (so a resend can be told from a reuse).
+   */
+  async create(
+    record: JobRecord,
+    request: string,
+  ): Promise<{ existing: JobRecord; request?: string } | undefined> {
+    try {
+      await this.client.createEntity({ ...toEntity(record.id, record), request });
+      return undefined;
+    } catch (error) {
+      if (!isConcurrencyConflict(error)) throw storageError(error, `creating job ${record.id}`);
+    }
+    try {
+      const entity = await this.client.getEntity<JobEntity>(JOB_PARTITION, record.id);
+      return { existing: toRecord(entity), request: entity.request || undefined };
+    } catch (error) {
+      throw storageError(error, `reading job ${record.id}`);
     }
   }
 
@@ -250,7 +284,9 @@ export class JobTable {
     const entity: ClaimEntity = {
       partitionKey: CLAIM_PARTITION,
       rowKey,
-      ...claim,
+      owner: claim.owner,
+      key: claim.key,
+      jobId: claim.jobId ?? '',
       expiresAt: Date.now() + ttlMs,
     };
     for (let round = 0; round < 5; round++) {
@@ -259,19 +295,23 @@ export class JobTable {
         try {
           current = await this.client.getEntity<ClaimEntity>(CLAIM_PARTITION, rowKey);
         } catch (error) {
-          if (storageError(error, 'reading a claim').code !== 'E_BLOB_NOT_FOUND') throw error;
+          if (classifyStorageError(error) !== 'not-found') throw error;
         }
         if (!current) {
           await this.client.createEntity(entity);
           return { ok: true };
         }
-        const holder: VideoClaim = { owner: current.owner, key: current.key, expiresAt: current.expiresAt };
+        const holder: VideoClaim = {
+          owner: current.owner,
+          key: current.key,
+          jobId: current.jobId || undefined,
+          expiresAt: current.expiresAt,
+        };
         if (holder.owner !== claim.owner && holder.expiresAt > Date.now()) return { ok: false, holder };
         await this.client.updateEntity(entity, 'Replace', { etag: current.etag });
         return { ok: true };
       } catch (error) {
-        const status = (error as { statusCode?: number }).statusCode;
-        if (status === 409 || status === 412) continue; // lost a race: read again
+        if (isConcurrencyConflict(error)) continue; // lost a race: read again
         throw storageError(error, `claiming video ${video}`);
       }
     }
@@ -294,8 +334,8 @@ export class JobTable {
       );
       return true;
     } catch (error) {
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status === 404 || status === 412) return false;
+      // Gone, or changed by its new owner since we read it: not ours any more.
+      if (classifyStorageError(error) === 'not-found' || isConcurrencyConflict(error)) return false;
       throw storageError(error, `renewing the claim on ${video}`);
     }
   }
@@ -308,8 +348,7 @@ export class JobTable {
       if (current.owner !== owner) return;
       await this.client.deleteEntity(CLAIM_PARTITION, rowKey, { etag: current.etag });
     } catch (error) {
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status === 404 || status === 412) return;
+      if (classifyStorageError(error) === 'not-found' || isConcurrencyConflict(error)) return;
       throw storageError(error, `releasing the claim on ${video}`);
     }
   }

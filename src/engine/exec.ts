@@ -38,11 +38,20 @@ export class FfmpegError extends ThumbnailerError {
   readonly stderrTail: string;
   readonly timedOut: boolean;
   readonly isCanceled: boolean;
+  /** Why, in one line, without the tool's name: what a caller quotes in its own message. */
+  readonly reason: string;
 
   constructor(
     code: 'E_FFMPEG_FAILED' | 'E_FFMPEG_TIMEOUT' | 'E_CANCELED' | 'E_FFMPEG_MISSING',
     message: string,
-    details: { command: string; exitCode?: number; signal?: string; stderr: string; cause?: unknown },
+    details: {
+      command: string;
+      exitCode?: number;
+      signal?: string;
+      stderr: string;
+      cause?: unknown;
+      reason?: string;
+    },
   ) {
     super(code, message, { cause: details.cause });
     this.name = 'FfmpegError';
@@ -52,7 +61,13 @@ export class FfmpegError extends ThumbnailerError {
     this.stderrTail = redactSecrets(details.stderr.slice(-STDERR_TAIL));
     this.timedOut = code === 'E_FFMPEG_TIMEOUT';
     this.isCanceled = code === 'E_CANCELED';
+    this.reason = redactSecrets(details.reason ?? message);
   }
+}
+
+/** The one-line reason of a failure: an FfmpegError's own, otherwise the message. */
+export function failureReason(error: ThumbnailerError): string {
+  return error instanceof FfmpegError ? error.reason : error.message;
 }
 
 /** Last meaningful stderr line, without progress key=value noise: the one-line reason. */
@@ -161,7 +176,7 @@ export function runTool(
         reject(new FfmpegError('E_FFMPEG_FAILED', `${tool} produced more output than allowed`, details));
       } else if (exitCode !== 0) {
         const reason = lastErrorLine(stderr) || (signal ? `killed by ${signal}` : `exit code ${exitCode}`);
-        reject(new FfmpegError('E_FFMPEG_FAILED', `${tool} failed: ${reason}`, details));
+        reject(new FfmpegError('E_FFMPEG_FAILED', `${tool} failed: ${reason}`, { ...details, reason }));
       } else {
         resolve({ stdout: Buffer.concat(stdoutChunks), stderr, durationMs });
       }

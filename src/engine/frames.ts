@@ -100,12 +100,14 @@ export class FrameService {
       throw new ThumbnailerError(
         'E_OPTION_INVALID',
         `time must be between 0 and the duration (${facts.duration} s).`,
+        { field: 'time' },
       );
     }
     if (!Number.isInteger(request.width) || request.width < 16 || request.width > MAX_FRAME_WIDTH) {
       throw new ThumbnailerError(
         'E_OPTION_INVALID',
         `width must be a whole number from 16 to ${MAX_FRAME_WIDTH}.`,
+        { field: 'width' },
       );
     }
     const limits = { ...DEFAULT_LIMITS, ...this.options.limits };

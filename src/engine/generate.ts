@@ -24,7 +24,7 @@ import {
   type DecodeBranch,
   type DecodeInput,
 } from './compose.js';
-import { runFfmpeg } from './exec.js';
+import { failureReason, runFfmpeg } from './exec.js';
 import {
   MARK_CODES,
   MAX_PLAN_OUTPUTS,
@@ -196,11 +196,9 @@ function classifyDecodeError(error: unknown): unknown {
       tail + error.message,
     )
   ) {
-    return new ThumbnailerError(
-      'E_CORRUPT_VIDEO',
-      `The video cannot be decoded: ${error.message.replace(/^ffmpeg failed: /, '')}`,
-      { cause: error },
-    );
+    return new ThumbnailerError('E_CORRUPT_VIDEO', `The video cannot be decoded: ${failureReason(error)}`, {
+      cause: error,
+    });
   }
   return error;
 }

@@ -77,7 +77,9 @@ export function parseGenerateOptions(input: unknown): GenerateOptions {
     issue.code === 'unrecognized_keys'
       ? `unknown option ${issue.keys.join(', ')}`
       : `${name} ${issue.message}`;
-  throw new ThumbnailerError('E_OPTION_INVALID', `Invalid option: ${message}`);
+  // The option at fault, as data: hosts name it their way (`options.rows`, `--rows`).
+  const field = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.length > 0 ? name : undefined;
+  throw new ThumbnailerError('E_OPTION_INVALID', `Invalid option: ${message}`, { field });
 }
 
 /** Limits enforced on every input, overridable by the host (PRODUCT.md section 8). */

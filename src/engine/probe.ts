@@ -1,5 +1,5 @@
 import { ThumbnailerError } from '../errors.js';
-import { runFfprobe } from './exec.js';
+import { failureReason, runFfprobe } from './exec.js';
 import type { InputFacts } from './types.js';
 
 /** What ffprobe says of a video stream (the fields we read). */
@@ -53,11 +53,9 @@ export async function ffprobeFile(path: string, demuxer: string, signal?: AbortS
     { signal, timeoutMs: 60_000, maxStdoutBytes: 16 * 1024 * 1024 },
   ).catch((error: unknown) => {
     if (ThumbnailerError.is(error) && error.code === 'E_FFMPEG_FAILED') {
-      throw new ThumbnailerError(
-        'E_CORRUPT_VIDEO',
-        `The video cannot be read: ${error.message.replace(/^ffprobe failed: /, '')}`,
-        { cause: error },
-      );
+      throw new ThumbnailerError('E_CORRUPT_VIDEO', `The video cannot be read: ${failureReason(error)}`, {
+        cause: error,
+      });
     }
     throw error;
   });

@@ -3,7 +3,7 @@ import type { Input, InputVideoTrack, Source } from 'mediabunny';
 import { mediabunny } from './mediabunny.js';
 import { ThumbnailerError } from '../errors.js';
 import { remuxArgs, transcodeArgs } from './compose.js';
-import { runFfmpeg } from './exec.js';
+import { failureReason, runFfmpeg } from './exec.js';
 import type { Limits } from './options.js';
 import {
   displaySize,
@@ -217,11 +217,9 @@ async function openThroughProxy(
     stallTimeoutMs: context.limits.ffmpegStallTimeoutMs,
   }).catch((error: unknown) => {
     if (ThumbnailerError.is(error) && error.code === 'E_FFMPEG_FAILED') {
-      throw new ThumbnailerError(
-        'E_CORRUPT_VIDEO',
-        `The video cannot be read: ${error.message.replace(/^ffmpeg failed: /, '')}`,
-        { cause: error },
-      );
+      throw new ThumbnailerError('E_CORRUPT_VIDEO', `The video cannot be read: ${failureReason(error)}`, {
+        cause: error,
+      });
     }
     throw error;
   });

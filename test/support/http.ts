@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { createStorage, type Storage } from '../../src/adapters/storage.js';
 import type { Settings, SettingsOverrides } from '../../src/config.js';
 import { buildApp, type ApiDeps } from '../../src/hosts/http/app.js';
-import { createLogger } from '../../src/hosts/worker/logger.js';
+import { createLogger } from '../../src/logger.js';
 import { createWorkerRuntime } from '../../src/hosts/worker/runtime.js';
 import type { Worker } from '../../src/hosts/worker/worker.js';
 import { testSettings } from './worker.js';

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import { loadSettings, type Settings, type SettingsOverrides } from '../../src/config.js';
-import { createLogger, type Logger } from '../../src/hosts/worker/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { FFMPEG } from './binaries.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -6,7 +6,7 @@ import { register as registerGenerate } from './commands/generate.js';
 import { register as registerStart } from './commands/start.js';
 import { register as registerSubmit } from './commands/submit.js';
 import { register as registerWorker } from './commands/worker.js';
-import { flagName } from './options.js';
+import { flagForField } from './options.js';
 
 /**
  * `thumbnailer`: flags to options, then the engine or the adapters. Commands load their heavy
@@ -40,10 +40,8 @@ try {
   }
   const { ThumbnailerError } = await import('../../errors.js');
   if (ThumbnailerError.is(error)) {
-    const message =
-      error.code === 'E_OPTION_INVALID'
-        ? error.message.replace(/option: (\w+)/, (_, name: string) => `option: ${flagName(name)}`)
-        : error.message;
+    // The option at fault comes as data (error.field): named as the flag a CLI user typed.
+    const message = error.field ? `${flagForField(error.field)}: ${error.message}` : error.message;
     fail(error.code, message, error.code === 'E_OPTION_INVALID' ? 2 : 1);
   }
   if (process.env.THUMBNAILER_DEBUG) console.error(error);

@@ -64,3 +64,8 @@ export function collectGenerateOptions(flags: Record<string, unknown>): Record<s
 export function flagName(option: string): string {
   return '--' + option.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 }
+
+/** An error's field (`rows`, `options.outputs.0`, `name`) as the flag that sets it (`--rows`, `--outputs`, `--name`). */
+export function flagForField(field: string): string {
+  return flagName(field.replace(/^options\./, '').split('.')[0]!);
+}

@@ -1,50 +1,71 @@
-import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import type { JobRecord } from '../../adapters/jobs.js';
-import { parseGenerateOptions } from '../../engine/options.js';
-import { ThumbnailerError, asThumbnailerError } from '../../errors.js';
+import { ThumbnailerError, asThumbnailerError, errorBody } from '../../errors.js';
+import { submitJob } from '../../jobs/submit.js';
 import { bearerToken, tokenMatches } from '../../token.js';
-import { parseMessage } from '../worker/messages.js';
 import { ensureResources, getRuntime } from './runtime.js';
 
 /**
- * `POST /api/jobs`: queues a JSON job (PRODUCT.md section 3, form 3) after validating it with the
- * same parser and options schema the job handler uses, so a bad job is refused with a 4xx naming
- * the problem instead of reaching the poison queue. The host checks the function key
- * (authLevel function); THUMBNAILER_API_TOKEN, when set, is required on top, as on every /api route.
+ * `POST /api/jobs`: queues a JSON job (PRODUCT.md section 3, form 3) through the same submission
+ * path as the HTTP API, with the same error body. The host checks the function key (authLevel
+ * function); THUMBNAILER_API_TOKEN, when set, is required on top, as on every /api route.
  */
 
 /** A JSON job is small; queue messages cap at 64 KiB anyway. */
 const MAX_BODY_BYTES = 64 * 1024;
 
-function errorResponse(status: number, code: string, message: string): HttpResponseInit {
-  return { status, jsonBody: { error: { code, message } } };
-}
+const tooLarge = () =>
+  new ThumbnailerError('E_LIMIT_EXCEEDED', `The job is larger than ${MAX_BODY_BYTES} bytes`);
 
 function fromError(error: unknown, context: InvocationContext): HttpResponseInit {
   const e = asThumbnailerError(error);
-  if (e.status >= 500) {
-    context.error(`POST /api/jobs failed: ${e.code}: ${e.message}`);
-    // Only 4xx messages reach clients; 5xx say what failed without internals.
-    return errorResponse(e.status, e.code, 'Internal error');
-  }
-  return errorResponse(e.status, e.code, e.message);
+  if (e.status >= 500) context.error(`POST /api/jobs failed: ${e.code}: ${e.message}`);
+  return { status: e.status, jsonBody: errorBody(e) };
 }
 
-async function readBody(request: HttpRequest): Promise<string> {
+/**
+ * The body as text, read chunk by chunk and refused as soon as it passes the limit, so a chunked
+ * body (no Content-Length) is never held whole before its size is known.
+ */
+export async function readBoundedText(
+  request: Pick<HttpRequest, 'headers' | 'body'>,
+  max: number,
+): Promise<string> {
   const declared = Number(request.headers.get('content-length') ?? '0');
-  if (declared > MAX_BODY_BYTES) {
-    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The job is larger than ${MAX_BODY_BYTES} bytes`);
+  if (declared > max) throw tooLarge();
+  if (!request.body) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > max) throw tooLarge();
+      chunks.push(value);
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
   }
-  const text = await request.text();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
-    throw new ThumbnailerError('E_LIMIT_EXCEEDED', `The job is larger than ${MAX_BODY_BYTES} bytes`);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJsonBody(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ThumbnailerError(
+      'E_MESSAGE_INVALID',
+      'The body must be a JSON job: {"id"?, "video", "options"?}',
+    );
   }
-  return text;
 }
 
 /** The Functions handler for `POST /api/jobs`. */
-export async function submitJob(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function submitJobHandler(
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
   try {
     const rt = await getRuntime();
     const { settings, storage } = rt;
@@ -52,60 +73,19 @@ export async function submitJob(request: HttpRequest, context: InvocationContext
       settings.apiToken &&
       !tokenMatches(bearerToken(request.headers.get('authorization')) ?? '', settings.apiToken)
     ) {
-      return {
-        ...errorResponse(
-          401,
-          'E_UNAUTHORIZED',
-          'This API needs Authorization: Bearer <THUMBNAILER_API_TOKEN>',
-        ),
-        headers: { 'www-authenticate': 'Bearer' },
-      };
-    }
-    const text = (await readBody(request)).trim();
-    if (!text.startsWith('{')) {
-      throw new ThumbnailerError(
-        'E_MESSAGE_INVALID',
-        'The body must be a JSON job: {"id"?, "video", "options"?}',
+      const e = new ThumbnailerError(
+        'E_UNAUTHORIZED',
+        'This API needs Authorization: Bearer <THUMBNAILER_API_TOKEN>',
       );
+      return { status: e.status, jsonBody: errorBody(e), headers: { 'www-authenticate': 'Bearer' } };
     }
-    const parsed = parseMessage(text, {
-      videoContainer: settings.videoContainer,
-      blobEndpoint: storage.blobs.endpoint,
-      accountName: storage.accountName,
-    });
-    if (parsed.kind !== 'job' || parsed.form !== 'json') {
-      throw new ThumbnailerError(
-        'E_MESSAGE_INVALID',
-        'The body must be a JSON job: {"id"?, "video", "options"?}',
-      );
-    }
-    // Refused before anything is queued; the job handler applies the same schema again.
-    parseGenerateOptions({ ...(settings.layout ? { layout: settings.layout } : {}), ...parsed.options });
+    const body = parseJsonBody(await readBoundedText(request, MAX_BODY_BYTES));
     await ensureResources(rt);
-    // A job for a video that does not exist would only reach the poison queue.
-    await storage.blobs.getProperties(settings.videoContainer, parsed.video);
-
-    const id = parsed.id ?? randomUUID();
-    const now = new Date().toISOString();
-    const record: JobRecord = {
-      id,
-      video: parsed.video,
-      status: 'queued',
-      progress: 0,
-      attempts: 0,
-      createdAt: now,
-      updatedAt: now,
-    };
-    await storage.jobs.update(id, { ...record, error: undefined });
-    const body = JSON.stringify({
-      id,
-      video: parsed.video,
-      ...(parsed.options ? { options: parsed.options } : {}),
+    const job = await submitJob(storage, body, {
+      defaultOptions: settings.layout ? { layout: settings.layout } : undefined,
     });
-    // Base64, what the Functions host and SDKs write by default; the parser reads either form.
-    await storage.queue.send(body);
-    context.info(`queued job ${id} for ${parsed.video}`);
-    return { status: 202, jsonBody: record, headers: { location: `/api/jobs/${encodeURIComponent(id)}` } };
+    context.info(`queued job ${job.id} for ${job.video}`);
+    return { status: 202, jsonBody: job, headers: { location: `/api/jobs/${encodeURIComponent(job.id)}` } };
   } catch (error) {
     return fromError(error, context);
   }

@@ -1,11 +1,11 @@
 import { app } from '@azure/functions';
-import { submitJob } from './http.js';
+import { submitJobHandler } from './http.js';
 import { cancelInFlight, processQueueMessage } from './queue.js';
 import { getRuntime } from './runtime.js';
 
 /**
  * The Azure Functions app (Node.js v4 programming model): the file package.json "main" names, which
- * the Functions host loads. A thin host over the shared job handler of src/hosts/worker/job.ts;
+ * the Functions host loads. A thin host over the shared job handler of src/jobs/handler.ts;
  * host.json holds the delivery settings (see docs/azure.md for the reason behind each value).
  */
 
@@ -21,7 +21,7 @@ app.http('jobs', {
   route: 'jobs',
   methods: ['POST'],
   authLevel: 'function',
-  handler: submitJob,
+  handler: submitJobHandler,
 });
 
 app.hook.appStart(async () => {

@@ -1,6 +1,8 @@
 import type { InvocationContext } from '@azure/functions';
-import { ThumbnailerError } from '../../errors.js';
-import { handleMessage, poisonBody, type Decision, type JobInfo, type JobMessage } from '../worker/job.js';
+import { handleMessage } from '../../jobs/handler.js';
+import { poisonBody } from '../../jobs/policy.js';
+import { JobStop, jobController } from '../../jobs/stop.js';
+import type { Decision, JobInfo, JobMessage } from '../../jobs/types.js';
 import { ensureResources, getRuntime, invocationDeps } from './runtime.js';
 
 /**
@@ -16,7 +18,7 @@ import { ensureResources, getRuntime, invocationDeps } from './runtime.js';
  */
 
 /** Jobs in hand, cancelled when the host stops the worker (appTerminate). */
-const inFlight = new Set<AbortController>();
+const inFlight = new Set<(reason: JobStop) => void>();
 
 /** Margin left before the host's functionTimeout, so a job stops cleanly and the host need not. */
 const TIMEOUT_MARGIN_MS = 60_000;
@@ -65,31 +67,22 @@ export async function processQueueMessage(queueItem: unknown, context: Invocatio
   };
   const deps = invocationDeps(rt, context);
 
-  const controller = new AbortController();
   const limitMs = Math.min(
     rt.settings.worker.jobTimeoutMs,
     rt.host.functionTimeoutMs === undefined
       ? Infinity
       : Math.max(1000, rt.host.functionTimeoutMs - TIMEOUT_MARGIN_MS),
   );
-  const timer = setTimeout(() => {
-    controller.abort(
-      new ThumbnailerError(
-        // A timeout is transient (PRODUCT.md section 7): retried up to maxDequeueCount.
-        'E_FFMPEG_TIMEOUT',
-        `The job exceeded its time limit of ${Math.round(limitMs / 1000)} s`,
-      ),
-    );
-  }, limitMs);
-  timer.unref();
-  inFlight.add(controller);
+  // A timeout is transient (PRODUCT.md section 7): retried up to maxDequeueCount.
+  const job = jobController(limitMs);
+  inFlight.add(job.stop);
   const info: JobInfo = {};
   let decision: Decision;
   try {
-    decision = await handleMessage(message, deps, { signal: controller.signal, info });
+    decision = await handleMessage(message, deps, { signal: job.signal, info });
   } finally {
-    clearTimeout(timer);
-    inFlight.delete(controller);
+    job.dispose();
+    inFlight.delete(job.stop);
   }
 
   const log = deps.logger.child({ messageId: message.id, attempt: message.dequeueCount });
@@ -99,8 +92,27 @@ export async function processQueueMessage(queueItem: unknown, context: Invocatio
       if (o.kind === 'ignored') log.info({ outcome: o.kind, reason: o.reason }, 'message ignored');
       return;
     }
-    case 'retry':
     case 'release':
+    case 'wait': {
+      // No fault of the job's: a fresh copy (not counted as a delivery) comes back later, and
+      // this one returns so the host deletes it. Should the copy fail, throwing hands the
+      // message back to the host, which redelivers it (counted).
+      const delayMs = decision.action === 'wait' ? decision.delayMs : 0;
+      await rt.storage.queue.send(message.text, {
+        base64: false,
+        visibilityTimeoutSeconds: Math.ceil(delayMs / 1000),
+      });
+      log.info(
+        {
+          jobId: decision.info.jobId,
+          reason: decision.action === 'wait' ? decision.reason : 'shutdown',
+          delayMs,
+        },
+        'job waits; a fresh copy of its message comes back later',
+      );
+      return;
+    }
+    case 'retry':
       // The host makes the message visible again after visibilityTimeout and redelivers it.
       log.warn(
         { jobId: decision.info.jobId, code: decision.error.code, maxDequeueCount: rt.host.maxDequeueCount },
@@ -125,9 +137,5 @@ export async function processQueueMessage(queueItem: unknown, context: Invocatio
 
 /** appTerminate: stop ffmpeg and clean up; the host redelivers the messages. */
 export function cancelInFlight(): void {
-  for (const controller of inFlight) {
-    controller.abort(
-      new ThumbnailerError('E_CANCELED', 'The Functions worker is shutting down; the job was released'),
-    );
-  }
+  for (const stop of inFlight) stop(JobStop.shutdown('Functions worker'));
 }

@@ -4,9 +4,9 @@ import { SettingsError, loadSettings, type Settings } from '../../config.js';
 import { createStorage, type Storage } from '../../adapters/storage.js';
 import type { GenerateRequest, Manifest } from '../../engine/types.js';
 import { ThumbnailerError } from '../../errors.js';
-import type { JobDeps } from '../worker/job.js';
-import { createLogger, type Logger } from '../worker/logger.js';
-import { jobDepsFrom } from '../worker/runtime.js';
+import { jobDepsFrom } from '../../jobs/deps.js';
+import type { JobDeps } from '../../jobs/types.js';
+import { createLogger, type Logger } from '../../logger.js';
 import { completionEventsFrom, type CompletionEvents } from '../../jobs/events/publisher.js';
 import { readHostConfig, type HostQueueConfig } from './host-config.js';
 

@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance, type FastifySchemaCompiler } from 'fasti
 import type { Registry } from 'prom-client';
 import type { Storage } from '../../adapters/storage.js';
 import { FrameService } from '../../engine/frames.js';
-import type { Worker } from '../worker/worker.js';
+import type { JobEventSource } from '../../jobs/types.js';
 import { bearerAuth } from './auth.js';
 import { Gate } from './bounds.js';
 import type { ApiContext } from './context.js';
@@ -48,7 +48,7 @@ export interface ApiDeps {
   /** Temporary folder of the frame service made here. */
   tempDir?: string;
   /** An in-process worker: job event streams get its progress between table writes. */
-  worker?: Pick<Worker, 'on' | 'off'>;
+  worker?: JobEventSource;
   /** Table poll interval of job event streams (default 500 ms). */
   eventsPollMs?: number;
   /** Serve the dashboard at / (default true). */

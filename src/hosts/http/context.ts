@@ -1,6 +1,6 @@
 import type { Storage } from '../../adapters/storage.js';
 import type { FrameService } from '../../engine/frames.js';
-import type { Worker } from '../worker/worker.js';
+import type { JobEventSource } from '../../jobs/types.js';
 import type { Gate } from './bounds.js';
 
 /** What the API routes use: the storage adapters, the frame service and, in-process, the worker. */
@@ -11,7 +11,7 @@ export interface ApiContext {
   >;
   frames: FrameService;
   maxUploadBytes: number;
-  worker?: Pick<Worker, 'on' | 'off'>;
+  worker?: JobEventSource;
   /** Table poll interval of the job event streams. */
   eventsPollMs?: number;
   /** Called with bytes read from Blob storage for on-demand frames (metrics). */

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ThumbnailerError, asThumbnailerError, type ErrorCode } from '../../errors.js';
+import { ThumbnailerError, asThumbnailerError, errorBody, type ErrorCode } from '../../errors.js';
 
 /** A 400 that names the request field at fault (`error.field` in the body). */
 export function fieldError(
@@ -10,14 +10,19 @@ export function fieldError(
   return new ThumbnailerError(code, message, { field });
 }
 
-/** Rethrows an E_OPTION_INVALID/E_MESSAGE_INVALID/E_URL_REFUSED as a field error. */
-export function asFieldError(error: unknown, field: string | ((e: ThumbnailerError) => string)): never {
+/**
+ * Rethrows an E_OPTION_INVALID/E_MESSAGE_INVALID/E_URL_REFUSED as the API's 400, naming the field
+ * the error carries (or `field` when it carries none).
+ */
+export function asFieldError(error: unknown, field?: string): never {
   if (
     ThumbnailerError.is(error) &&
     ['E_OPTION_INVALID', 'E_MESSAGE_INVALID', 'E_URL_REFUSED'].includes(error.code)
   ) {
-    const name = typeof field === 'string' ? field : field(error);
-    throw new ThumbnailerError('E_OPTION_INVALID', error.message, { cause: error, field: name });
+    throw new ThumbnailerError('E_OPTION_INVALID', error.message, {
+      cause: error,
+      field: error.field ?? field,
+    });
   }
   throw error;
 }
@@ -74,7 +79,5 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     status = e.status;
   }
   if (status >= 500) request.log.error({ err: error }, 'request failed');
-  const field = ThumbnailerError.is(error) ? error.field : undefined;
-  const message = status < 500 ? e.message : `Internal error (${e.code})`;
-  void reply.status(status).send({ error: { code: e.code, message, ...(field ? { field } : {}) } });
+  void reply.status(status).send(errorBody(e, status));
 }

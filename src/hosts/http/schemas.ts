@@ -42,6 +42,9 @@ export const Job = Type.Object(
     ),
     etag: Type.Optional(Type.String()),
     skipped: Type.Optional(Type.Boolean()),
+    duplicateOf: Type.Optional(
+      Type.String({ description: 'The job whose run this one joined (same video version and options)' }),
+    ),
     createdAt: Type.String(),
     updatedAt: Type.String(),
     startedAt: Type.Optional(Type.String()),

@@ -1,13 +1,13 @@
 import type { ServerResponse } from 'node:http';
 import type { JobRecord } from '../../adapters/jobs.js';
-import type { Worker } from '../worker/worker.js';
+import type { JobEventSource } from '../../jobs/types.js';
 import { DATA_CSP } from './content-types.js';
 
 export interface JobStreamOptions {
   /** Reads the job's record (the table). */
   get: (id: string) => Promise<JobRecord | undefined>;
   /** An in-process worker, for progress between table writes. */
-  worker?: Pick<Worker, 'on' | 'off'>;
+  worker?: JobEventSource;
   /** How often the table is read (default 500 ms). */
   pollMs?: number;
   /** Comment lines keeping proxies from closing an idle stream (default 15 s). */

@@ -1,8 +1,7 @@
 import type { Settings } from '../../config.js';
 import { ThumbnailerError } from '../../errors.js';
-import type { Logger } from './logger.js';
-import { createLogger } from './logger.js';
-import { startHealthServer } from './health.js';
+import type { Logger } from '../../logger.js';
+import { createLogger } from '../../logger.js';
 import { createWorkerRuntime, type WorkerRuntime } from './runtime.js';
 import type { Worker } from './worker.js';
 
@@ -12,8 +11,11 @@ export interface RunWorkerOptions {
   logger?: Logger;
   /** Resolves when the process should stop (signals by default). */
   signal?: AbortSignal;
-  /** Serve /healthz, /readyz and /metrics on the settings' host and port (default true). */
-  http?: boolean;
+  /**
+   * Serves /healthz, /readyz and /metrics for the running worker (the CLI wires the HTTP host in);
+   * none when absent.
+   */
+  serveHealth?: (runtime: WorkerRuntime, logger: Logger) => Promise<{ close(): Promise<void> } | undefined>;
 }
 
 /** Log lines for the worker's events that job.ts does not already write. */
@@ -52,6 +54,12 @@ export function logWorkerEvents(worker: Worker, logger: Logger): void {
     down
       ? logger.error({ err: error }, 'storage is unreachable; backing off')
       : logger.info('storage is reachable again'),
+  );
+  worker.on('deferred', (e) =>
+    logger.info(
+      { messageId: e.messageId, jobId: e.jobId, video: e.video, reason: e.reason, delayMs: e.delayMs },
+      'job waits; its message comes back later',
+    ),
   );
   worker.on('error', (error) => logger.warn({ err: error }, 'worker background failure'));
 }
@@ -121,7 +129,7 @@ export async function runWorker(settings: Settings, options: RunWorkerOptions = 
       },
       'worker started',
     );
-    const health = options.http === false ? undefined : await startHealthServer(runtime, settings, logger);
+    const health = await options.serveHealth?.(runtime, logger);
     worker.start();
     await closed;
     await health?.close();

@@ -1,3 +1,4 @@
+import { storageStatus } from '../../adapters/errors.js';
 import { EventEmitter } from 'node:events';
 
 /** The queue operations the renewer needs: narrow, so tests can fake them. */
@@ -95,7 +96,8 @@ export class VisibilityRenewer extends EventEmitter<RenewerEvents> {
         );
         this.emit('renewed', entry.id);
       } catch (error) {
-        const status = (error as { cause?: { statusCode?: number } }).cause?.statusCode;
+        // 404: the message is gone; 400: its pop receipt was superseded (another worker has it).
+        const status = storageStatus(error);
         if (status === 404 || status === 400) {
           entry.held = false;
           this.entries.delete(entry.id);

@@ -1,13 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { MessageQueue, QueueMessage } from '../../adapters/queue.js';
-import type { Progress } from '../../engine/types.js';
 import { ThumbnailerError, asThumbnailerError } from '../../errors.js';
-import type { Decision, JobDeps, JobInfo, JobOutcome } from './job.js';
-import { handleMessage, poisonBody } from './job.js';
+import { handleMessage } from '../../jobs/handler.js';
+import { poisonBody } from '../../jobs/policy.js';
+import { JobStop, jobController } from '../../jobs/stop.js';
+import type { Decision, JobDeps, JobEventBase, JobEvents, JobInfo } from '../../jobs/types.js';
 import { VisibilityRenewer } from './renewer.js';
 
 export interface WorkerOptions {
-  queue: Pick<MessageQueue, 'receive' | 'delete' | 'setVisibility' | 'name'>;
+  queue: Pick<MessageQueue, 'receive' | 'delete' | 'setVisibility' | 'send' | 'name'>;
   poison: Pick<MessageQueue, 'send'>;
   job: JobDeps;
   concurrency: number;
@@ -20,22 +21,13 @@ export interface WorkerOptions {
   maxBackoffMs?: number;
 }
 
-export interface JobEventBase {
-  messageId: string;
-  jobId?: string;
-  video?: string;
-  attempt: number;
-}
+export type { JobEventBase };
 
 /** Typed events: metrics, logs and server-sent events feed on these. */
-export interface WorkerEvents {
-  started: [JobEventBase];
-  progress: [JobEventBase & Progress];
-  completed: [JobEventBase & { outcome: JobOutcome }];
-  failed: [JobEventBase & { error: ThumbnailerError; retryInMs: number }];
-  poisoned: [JobEventBase & { error: ThumbnailerError }];
-  released: [JobEventBase & { error: ThumbnailerError }];
+export interface WorkerEvents extends JobEvents {
   bytesRead: [number];
+  /** A job waits (duplicate, busy video, table outage, lost claim): a fresh copy comes back later. */
+  deferred: [JobEventBase & { reason: string; delayMs: number }];
   /**
    * Storage became unreachable (`true`, with the failure that showed it) or reachable again
    * (`false`). Emitted once per outage: failures while it is down are not reported again.
@@ -48,7 +40,7 @@ export interface WorkerEvents {
 
 interface InFlight {
   message: QueueMessage;
-  controller: AbortController;
+  stop: (reason: JobStop) => void;
   done: Promise<void>;
 }
 
@@ -163,11 +155,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       clearTimeout(timer);
     }
     // 3. cancel the rest (kills ffmpeg); their handlers release the messages at once
-    for (const job of this.inFlight.values()) {
-      job.controller.abort(
-        new ThumbnailerError('E_CANCELED', 'The worker is shutting down; the job was released'),
-      );
-    }
+    for (const job of this.inFlight.values()) job.stop(JobStop.shutdown('worker'));
     await all();
     // 4. stop renewing, report
     await this.renewer.close();
@@ -236,17 +224,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private runJob(message: QueueMessage, onDecision?: (d: Decision) => void): Promise<void> {
-    const controller = new AbortController();
-    const timeout = setTimeout(() => {
-      controller.abort(
-        new ThumbnailerError(
-          // A timeout is transient (PRODUCT.md section 7): retried with backoff up to the delivery limit.
-          'E_FFMPEG_TIMEOUT',
-          `The job exceeded its time limit of ${Math.round(this.opts.jobTimeoutMs / 1000)} s`,
-        ),
-      );
-    }, this.opts.jobTimeoutMs);
-    timeout.unref();
+    // A timeout is transient (PRODUCT.md section 7): retried with backoff up to the delivery limit.
+    const job = jobController(this.opts.jobTimeoutMs);
     const tracked = this.renewer.track(message.id, message.popReceipt);
     const info: JobInfo = {};
     const base = (): JobEventBase => ({
@@ -261,13 +240,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
         { id: message.id, text: message.text, dequeueCount: message.dequeueCount },
         this.opts.job,
         {
-          signal: controller.signal,
+          signal: job.signal,
           info,
           onProgress: (p) => this.emit('progress', { ...base(), phase: p.phase, fraction: p.fraction }),
           onBytesRead: (n) => this.emit('bytesRead', n),
         },
       );
-      clearTimeout(timeout);
+      job.dispose();
       const popReceipt = (await this.renewer.untrack(message.id)) ?? tracked.popReceipt;
       onDecision?.(decision);
       await this.carryOut(message, popReceipt, decision, base());
@@ -283,13 +262,31 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.reportError(error, true);
       })
       .finally(() => {
-        clearTimeout(timeout);
+        job.dispose();
         void this.renewer.untrack(message.id);
         this.inFlight.delete(message.id);
         this.slotFreed?.();
       });
-    this.inFlight.set(message.id, { message, controller, done });
+    this.inFlight.set(message.id, { message, stop: job.stop, done });
     return done;
+  }
+
+  /**
+   * Gives a message back without counting a delivery: a fresh copy (dequeue count 1) visible
+   * after `delayMs`, then the original goes. Should the copy fail, the original is only re-hidden
+   * (then it counts, but nothing is lost); should the delete fail, a duplicate delivery finds the
+   * work done or claimed.
+   */
+  private async requeue(message: QueueMessage, popReceipt: string, delayMs: number): Promise<void> {
+    const seconds = Math.ceil(delayMs / 1000);
+    try {
+      await this.opts.queue.send(message.text, { base64: false, visibilityTimeoutSeconds: seconds });
+    } catch (error) {
+      this.reportError(error, true);
+      await this.opts.queue.setVisibility(message.id, popReceipt, seconds);
+      return;
+    }
+    await this.opts.queue.delete(message.id, popReceipt);
   }
 
   private async carryOut(message: QueueMessage, popReceipt: string, decision: Decision, base: JobEventBase) {
@@ -305,8 +302,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.emit('failed', { ...base, error: decision.error, retryInMs: decision.delayMs });
         return;
       case 'release':
-        await q.setVisibility(message.id, popReceipt, 0);
+        // Shutdown is no fault of the job's: it comes back at once, as a fresh delivery.
+        await this.requeue(message, popReceipt, 0);
         this.emit('released', { ...base, error: decision.error });
+        return;
+      case 'wait':
+        await this.requeue(message, popReceipt, decision.delayMs);
+        this.emit('deferred', { ...base, reason: decision.reason, delayMs: decision.delayMs });
         return;
       case 'poison': {
         const error = asThumbnailerError(decision.error);

@@ -1,5 +1,5 @@
-import type { Logger } from '../../hosts/worker/logger.js';
-import type { Decision, JobMessage } from '../../hosts/worker/job.js';
+import type { Logger } from '../../logger.js';
+import type { Decision, JobMessage } from '../types.js';
 import type { CompletionEvents, JobEnd } from './publisher.js';
 
 /**

@@ -3,7 +3,7 @@ import type { EventSettings, Settings } from '../../config.js';
 import type { Storage } from '../../adapters/storage.js';
 import type { MessageQueue } from '../../adapters/queue.js';
 import { ThumbnailerError, asThumbnailerError } from '../../errors.js';
-import type { Logger } from '../../hosts/worker/logger.js';
+import type { Logger } from '../../logger.js';
 import { completedEvent, failedEvent, type CompletionEvent } from './event.js';
 import { WebhookSender } from './webhook.js';
 

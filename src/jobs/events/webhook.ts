@@ -1,7 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import type { WebhookSettings } from '../../config.js';
 import { webhookUrlProblem } from '../../config.js';
-import type { Logger } from '../../hosts/worker/logger.js';
+import type { Logger } from '../../logger.js';
 
 /**
  * Delivers one event to THUMBNAILER_WEBHOOK_URL, signed per Standard Webhooks. Retries timeouts,

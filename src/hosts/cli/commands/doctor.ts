@@ -54,7 +54,12 @@ async function storageLines(flags: { connectionString?: string }): Promise<Line[
       },
     ];
   }
-  const { createStorage } = await import('../../../adapters/storage.js');
+  const [{ createStorage }, { classifyStorageError }] = await Promise.all([
+    import('../../../adapters/storage.js'),
+    import('../../../adapters/errors.js'),
+  ]);
+  // "Not found" is an answer: the account is reachable, something in it is missing.
+  const isNotFound = (error: unknown) => classifyStorageError(error) === 'not-found';
   const { redactSecrets } = await import('../../../errors.js');
   const reason = (error: unknown) =>
     redactSecrets(error instanceof Error ? error.message.split('\n')[0]! : String(error));
@@ -62,7 +67,6 @@ async function storageLines(flags: { connectionString?: string }): Promise<Line[
   try {
     await storage.ping(AbortSignal.timeout(10_000));
   } catch (error) {
-    // "Not found" is an answer: the account is reachable, something in it is missing (see below).
     if (!isNotFound(error))
       return [
         {
@@ -107,21 +111,6 @@ async function eventLines(flags: { connectionString?: string }): Promise<Line[]>
     ? await (await import('../../../adapters/storage.js')).createStorage(settings)
     : undefined;
   return eventChannelLines(settings, storage);
-}
-
-function isNotFound(error: unknown): boolean {
-  const e = error as {
-    statusCode?: number;
-    code?: string;
-    message?: string;
-    cause?: { statusCode?: number };
-  };
-  return (
-    e.statusCode === 404 ||
-    e.cause?.statusCode === 404 ||
-    e.code === 'E_BLOB_NOT_FOUND' ||
-    /\(404 |NotFound\b/.test(e.message ?? '')
-  );
 }
 
 export function register(program: Command): void {

@@ -25,7 +25,7 @@ export function register(program: Command): void {
     const { checkOpenBinding } = await import('../../http/exposure.js');
     checkOpenBinding(settings);
     await requireFfmpeg();
-    const { runLocalService } = await import('../../worker/local.js');
+    const { runLocalService } = await import('../local.js');
     process.exitCode = await runLocalService(settings, { inMemory: Boolean(flags.inMemory) });
   });
 }

@@ -16,7 +16,7 @@ export function register(program: Command): void {
         .option('--timeout <seconds>', 'with --wait: give up after this long', positiveInt),
     ),
   ).action(async (file: string, flags: Record<string, unknown>) => {
-    const { submitVideo } = await import('../../worker/submit.js');
+    const { submitVideo } = await import('../submit.js');
     const settings = await settingsFromFlags(flags);
     const code = await submitVideo(settings, file, {
       name: flags.name as string | undefined,

@@ -15,11 +15,15 @@ export function register(program: Command): void {
       worker: flags.concurrency ? { concurrency: flags.concurrency as number } : undefined,
     });
     await requireFfmpeg();
-    const { runWorker } = await import('../../worker/process.js');
+    const [{ runWorker }, { startHealthServer }] = await Promise.all([
+      import('../../worker/process.js'),
+      import('../health.js'),
+    ]);
     const code = await runWorker(settings, {
       once: Boolean(flags.once),
       onceWaitMs: ((flags.wait as number | undefined) ?? 30) * 1000,
-      http: flags.http !== false,
+      serveHealth:
+        flags.http === false ? undefined : (runtime, logger) => startHealthServer(runtime, settings, logger),
     });
     process.exitCode = code;
   });

@@ -1,20 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { parseGenerateOptions } from '../../../engine/options.js';
 import { ThumbnailerError } from '../../../errors.js';
-import { parseMessage } from '../../worker/messages.js';
-import { queueJob } from '../../worker/submit.js';
+import { submitJob } from '../../../jobs/submit.js';
 import type { ApiContext } from '../context.js';
-import { asFieldError, fieldError } from '../errors.js';
+import { asFieldError } from '../errors.js';
 import { ErrorBody, EventStream, Job, JobIdParams, JobList, JobListQuery, NewJob } from '../schemas.js';
 import { streamJobEvents } from '../sse.js';
 
 const notFound = (id: string) => new ThumbnailerError('E_NOT_FOUND', `No job ${JSON.stringify(id)}`);
-
-/** `Invalid option: rows must be...` -> `options.rows`. */
-function optionField(e: ThumbnailerError): string {
-  const name = /^Invalid option: (?:unknown option )?([A-Za-z][\w.]*)/.exec(e.message)?.[1];
-  return name && name !== 'options' ? `options.${name}` : 'options';
-}
 
 /** Jobs: queue a JSON job, list, read one, follow one with server-sent events. */
 export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async (app, { ctx }) => {
@@ -27,30 +19,12 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async (
         summary: 'Queue a JSON job (PRODUCT.md section 3, form 3) for a video already in VIDEOCONTAINER',
         tags: ['jobs'],
         body: NewJob,
-        response: { 202: Job, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
+        response: { 202: Job, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
       },
     },
     async (request, reply) => {
-      const body = request.body;
-      let parsed;
-      try {
-        parsed = parseMessage(JSON.stringify({ id: body.id, video: body.video }), {
-          videoContainer: storage.videoContainer,
-          blobEndpoint: storage.blobs.endpoint,
-          accountName: storage.accountName,
-        });
-      } catch (error) {
-        asFieldError(error, 'video');
-      }
-      if (parsed.kind !== 'job') throw fieldError('video', `Invalid video: ${parsed.reason}`);
-      try {
-        parseGenerateOptions(body.options ?? {});
-      } catch (error) {
-        asFieldError(error, optionField);
-      }
-      // A job for a missing video would only reach the poison queue: refuse it now (404).
-      await storage.blobs.getProperties(storage.videoContainer, parsed.video);
-      const job = await queueJob(storage, { id: body.id, video: parsed.video, options: body.options });
+      // Validated as the worker will read it; a job for a missing video is a 404 now.
+      const job = await submitJob(storage, request.body).catch((error: unknown) => asFieldError(error));
       return reply
         .status(202)
         .header('location', `/api/jobs/${encodeURIComponent(job.id)}`)

@@ -3,8 +3,8 @@ import { Transform, pipeline, type Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ThumbnailerError } from '../../../errors.js';
-import { validateBlobName } from '../../worker/messages.js';
-import { queueJob } from '../../worker/submit.js';
+import { validateBlobName } from '../../../jobs/messages.js';
+import { queueJob } from '../../../jobs/submit.js';
 import { clientGone } from '../bounds.js';
 import { servedOutputType, servedVideoType, sniffingStream } from '../content-types.js';
 import type { ApiContext } from '../context.js';
@@ -308,9 +308,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async
             { time, width, mode, format, signal: clientGone(reply) },
           );
         } catch (error) {
-          if (ThumbnailerError.is(error) && error.code === 'E_OPTION_INVALID') {
-            asFieldError(error, (e) => (/^width/.test(e.message) ? 'width' : 'time'));
-          }
+          if (ThumbnailerError.is(error) && error.code === 'E_OPTION_INVALID') asFieldError(error, 'time');
           if (ThumbnailerError.is(error) && error.code === 'E_FRAME_UNAVAILABLE') {
             const outputs = `/api/videos/${encodeURIComponent(name)}/outputs/`;
             throw new ThumbnailerError(

@@ -1,5 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
-import { redactSecrets } from '../../errors.js';
+import { redactSecrets } from './errors.js';
 
 export type { Logger };
 

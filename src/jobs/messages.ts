@@ -1,4 +1,4 @@
-import { ThumbnailerError } from '../../errors.js';
+import { ThumbnailerError } from '../errors.js';
 
 /**
  * The queue message parser (PRODUCT.md section 3): a blob name, a blob URL of the configured
@@ -39,8 +39,15 @@ const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
-const invalid = (message: string) => new ThumbnailerError('E_MESSAGE_INVALID', message);
+const invalid = (message: string, field?: string) =>
+  new ThumbnailerError('E_MESSAGE_INVALID', message, { field });
 const refused = (message: string) => new ThumbnailerError('E_URL_REFUSED', message);
+
+/** The same error, naming the field at fault. */
+function withField(error: unknown, field: string): unknown {
+  if (!ThumbnailerError.is(error) || error.field) return error;
+  return new ThumbnailerError(error.code, error.message, { cause: error.cause, field });
+}
 
 /** Shortens and neutralises user text quoted in a reason. */
 function quote(text: string, max = 80): string {
@@ -207,18 +214,27 @@ function parseJson(text: string, ctx: MessageContext, base64: boolean): ParsedMe
 
   const unknown = Object.keys(o).filter((k) => k !== 'id' && k !== 'video' && k !== 'options');
   if (unknown.length > 0)
-    throw invalid(`The JSON job has unknown field(s) ${unknown.map((k) => quote(k, 40)).join(', ')}`);
-  if (typeof o.video !== 'string') throw invalid('The JSON job needs "video": a blob name or URL');
+    throw invalid(
+      `The JSON job has unknown field(s) ${unknown.map((k) => quote(k, 40)).join(', ')}`,
+      unknown[0],
+    );
+  if (typeof o.video !== 'string') throw invalid('The JSON job needs "video": a blob name or URL', 'video');
   if (o.id !== undefined && (typeof o.id !== 'string' || !JOB_ID.test(o.id))) {
-    throw invalid('The JSON job "id" must be 1-128 letters, digits, ".", "_" or "-"');
+    throw invalid('The JSON job "id" must be 1-128 letters, digits, ".", "_" or "-"', 'id');
   }
   if (o.options !== undefined && (!o.options || typeof o.options !== 'object' || Array.isArray(o.options))) {
-    throw invalid('The JSON job "options" must be an object');
+    throw invalid('The JSON job "options" must be an object', 'options');
+  }
+  let video: string;
+  try {
+    video = nameOrUrl(o.video, ctx, 'The JSON job');
+  } catch (error) {
+    throw withField(error, 'video');
   }
   return {
     kind: 'job',
     form: 'json',
-    video: nameOrUrl(o.video, ctx, 'The JSON job'),
+    video,
     id: o.id as string | undefined,
     options: o.options as Record<string, unknown> | undefined,
     base64,

@@ -1,7 +1,7 @@
 import type { Settings } from '../../config.js';
-import type { Logger } from './logger.js';
-import { createMetrics } from './metrics.js';
-import type { WorkerRuntime } from './runtime.js';
+import type { Logger } from '../../logger.js';
+import { createMetrics } from '../worker/metrics.js';
+import type { WorkerRuntime } from '../worker/runtime.js';
 
 /**
  * `/healthz`, `/readyz` and `/metrics` for a worker on its own (the probes of a Kubernetes pod or an

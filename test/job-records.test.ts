@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { join } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import type { Storage } from '../src/adapters/storage.js';
+import { generate } from '../src/engine/generate.js';
+import type { GenerateRequest, Manifest } from '../src/engine/types.js';
+import { ThumbnailerError } from '../src/errors.js';
+import { createWorkerRuntime } from '../src/hosts/worker/runtime.js';
+import { submitJob } from '../src/jobs/submit.js';
+import { startAzurite, type TestAzurite } from './support/azurite.js';
+import { media } from './support/media.js';
+import { memoryLogger, testSettings, waitFor } from './support/worker.js';
+
+/** Job records of issue 12: a job id names one job, every record ends, waiting is not a delivery. */
+
+let azurite: TestAzurite;
+let tempRoot: string;
+let counter = 0;
+
+before(async () => {
+  azurite = await startAzurite();
+  tempRoot = await mkdtemp(join(tmpdir(), 'thumbnailer-records-test-'));
+});
+
+after(async () => {
+  await azurite?.stop();
+  if (tempRoot) await rm(tempRoot, { recursive: true, force: true });
+});
+
+/** A gate the engine waits at, so a job stays running while the test sends more. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
+async function harness(engine?: (req: GenerateRequest) => Promise<Manifest>, start = true) {
+  const n = ++counter;
+  const tempDir = await mkdtemp(join(tempRoot, `r${n}-`));
+  const settings = testSettings(azurite.connectionString, {
+    videoContainer: `rvideos${n}`,
+    thumbnailContainer: `rthumbs${n}`,
+    queueName: `rrequests${n}`,
+    worker: { concurrency: 2, visibilityTimeoutSeconds: 10, tempDir },
+  });
+  const calls: GenerateRequest[] = [];
+  const runtime = await createWorkerRuntime(settings, {
+    logger: memoryLogger().logger,
+    generate: (req) => {
+      calls.push(req);
+      return (engine ?? generate)(req);
+    },
+  });
+  if (start) runtime.worker.start();
+  const storage = runtime.storage;
+  await storage.blobs.uploadFile(storage.videoContainer, 'v.mp4', await media('cityA'), {
+    contentType: 'video/mp4',
+  });
+  return { storage, worker: runtime.worker, calls, close: () => runtime.worker.close(1000) };
+}
+
+const poisonCount = async (storage: Storage) => (await storage.poison.peek(32)).length;
+
+describe('a job id names one job', () => {
+  test('reusing an id for another video is E_JOB_CONFLICT (409); resending the same job queues nothing twice', async () => {
+    const h = await harness(undefined, false);
+    try {
+      const { storage } = h;
+      await storage.blobs.uploadFile(storage.videoContainer, 'other.mp4', await media('cityA'));
+      const first = await submitJob(storage, { id: 'named', video: 'v.mp4', options: { rows: 2 } });
+      assert.equal(first.status, 'queued');
+      await assert.rejects(submitJob(storage, { id: 'named', video: 'other.mp4' }), (e: unknown) => {
+        assert.ok(ThumbnailerError.is(e));
+        assert.equal(e.code, 'E_JOB_CONFLICT');
+        assert.equal(e.status, 409);
+        assert.equal(e.field, 'id');
+        return true;
+      });
+      await assert.rejects(submitJob(storage, { id: 'named', video: 'v.mp4', options: { rows: 3 } }), {
+        code: 'E_JOB_CONFLICT',
+      });
+      const again = await submitJob(storage, { id: 'named', video: 'v.mp4', options: { rows: 2 } });
+      assert.equal(again.id, 'named');
+      assert.equal((await storage.jobs.get('named'))?.video, 'v.mp4', 'the record still names its video');
+      assert.equal((await storage.queue.peek(32)).length, 1, 'one message for one job');
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('every record ends', () => {
+  test('a duplicate joins the run in progress, is recorded as such and ends with its outputs', async () => {
+    const g = gate();
+    const h = await harness(async (req) => {
+      await g.opened;
+      return generate(req);
+    });
+    try {
+      const { storage } = h;
+      const job = (id: string) => JSON.stringify({ id, video: 'v.mp4', options: { outputs: ['strip'] } });
+      await storage.queue.send(job('first'));
+      await waitFor('first running', () => h.calls.length === 1, 60_000, 50);
+      await storage.queue.send(job('second'));
+      const waiting = await waitFor(
+        'the duplicate recorded',
+        async () => {
+          const r = await storage.jobs.get('second');
+          return r?.duplicateOf === 'first' && r;
+        },
+        60_000,
+        50,
+      );
+      assert.equal(waiting.status, 'queued');
+      g.open();
+      const done = await waitFor(
+        'the duplicate done',
+        async () => {
+          const r = await storage.jobs.get('second');
+          return r?.status === 'done' && r;
+        },
+        180_000,
+        200,
+      );
+      const first = await storage.jobs.get('first');
+      assert.equal(first?.status, 'done');
+      assert.equal(done.duplicateOf, 'first');
+      assert.deepEqual(done.outputs, first?.outputs, 'the outputs of the run it joined');
+      assert.equal(h.calls.length, 1, 'one encode for both jobs');
+      assert.equal(await poisonCount(storage), 0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a busy video waits (message visibility, not deliveries) instead of burning retries', async () => {
+    const g = gate();
+    const h = await harness(async (req) => {
+      await g.opened;
+      return generate(req);
+    });
+    try {
+      const { storage } = h;
+      const deferred: string[] = [];
+      h.worker.on('deferred', (e) => deferred.push(e.reason));
+      await storage.queue.send(
+        JSON.stringify({ id: 'a', video: 'v.mp4', options: { outputs: ['strip'], rows: 2 } }),
+      );
+      await waitFor('a running', () => h.calls.length === 1, 60_000, 50);
+      await storage.queue.send(
+        JSON.stringify({ id: 'b', video: 'v.mp4', options: { outputs: ['strip'], rows: 3 } }),
+      );
+      // With retries at 0 ms (the test settings), six busy deliveries would have poisoned it.
+      await waitFor('b waited several times', () => deferred.length >= 6, 60_000, 50);
+      assert.ok(deferred.every((r) => r === 'video-busy'));
+      const waiting = await storage.jobs.get('b');
+      assert.equal(waiting?.status, 'queued');
+      assert.equal(waiting?.error?.code, 'E_VIDEO_BUSY');
+      assert.equal(await poisonCount(storage), 0);
+      g.open();
+      await waitFor('b done', async () => (await storage.jobs.get('b'))?.status === 'done', 180_000, 200);
+      assert.equal((await storage.jobs.get('b'))?.attempts, 1, 'waiting never counted as a delivery');
+      assert.equal(await poisonCount(storage), 0);
+    } finally {
+      await h.close();
+    }
+  });
+});
