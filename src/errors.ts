@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'E_NOT_FOUND'
   | 'E_UNAUTHORIZED'
   | 'E_RANGE_NOT_SATISFIABLE'
+  | 'E_TEMP_DISK_FULL'
   | 'E_INTERNAL';
 
 interface ErrorSpec {
@@ -56,6 +57,7 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   E_NOT_FOUND: { status: 404, permanent: true },
   E_UNAUTHORIZED: { status: 401, permanent: true },
   E_RANGE_NOT_SATISFIABLE: { status: 416, permanent: true },
+  E_TEMP_DISK_FULL: { status: 507, permanent: false },
   E_INTERNAL: { status: 500, permanent: false },
 };
 

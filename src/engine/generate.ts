@@ -1,21 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import {
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readdir,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ThumbnailerError } from '../errors.js';
 import { animatedArgs, scoringFramesArgs, singleFrameArgs, tileSheetArgs } from './compose.js';
 import { runFfmpeg, type RunOptions } from './exec.js';
+import { makeTempFolder } from './temp.js';
+import { assertUsableFacts } from './verdicts.js';
 import { DEFAULT_LIMITS, parseGenerateOptions, type GenerateOptions, type Limits } from './options.js';
 import {
   animatedClipTimes,
@@ -54,7 +45,7 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
   const jobTimeout = AbortSignal.timeout(limits.jobTimeoutMs);
   const signal = request.signal ? AbortSignal.any([request.signal, jobTimeout]) : jobTimeout;
   const timings: Record<string, number> = {};
-  const work = await mkdtemp(join(request.tempDir ?? tmpdir(), 'thumbnailer-'));
+  const work = await makeTempFolder(request.tempDir ?? tmpdir(), 'engine');
   const staging = join(work, 'out');
   await mkdir(staging);
 
@@ -83,6 +74,7 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
     const source = bytes;
     video = await timed('probe', () => openVideo(source, { work, limits, signal }));
     const facts = video.facts;
+    assertUsableFacts(facts);
     checkLimits(facts, limits);
     report('probe', 1);
 

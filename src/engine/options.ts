@@ -78,6 +78,8 @@ export interface Limits {
   ffmpegStallTimeoutMs: number;
   /** Wall-clock limit of a whole job. */
   jobTimeoutMs: number;
+  /** Temporary disk one job may use (the remux and transcode routes; see disk.ts). */
+  maxTempBytes: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -87,4 +89,6 @@ export const DEFAULT_LIMITS: Limits = {
   ffmpegTimeoutMs: 10 * 60_000,
   ffmpegStallTimeoutMs: 120_000,
   jobTimeoutMs: 60 * 60_000,
+  // Unbounded but by the free space of the temporary folder, checked before the route starts.
+  maxTempBytes: Number.MAX_SAFE_INTEGER,
 };

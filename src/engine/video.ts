@@ -17,6 +17,7 @@ import {
 } from './probe.js';
 import { FrameIndex } from './selection.js';
 import { SNIFF_BYTES, sniffContainer, type Container } from './sniff.js';
+import { checkTempDisk, tempBytesNeeded, type ProxyRoute } from './disk.js';
 import { downloadTo, type ByteSource } from './source.js';
 import type { InputFacts, Manifest } from './types.js';
 
@@ -140,12 +141,29 @@ async function openIndexed(
   }
 }
 
+/** Temporary disk for the rest of the proxy route (the input copy, when made, is already on disk). */
+function checkProxyDisk(
+  bytes: ByteSource,
+  route: ProxyRoute,
+  copied: boolean,
+  context: OpenContext,
+): Promise<void> {
+  const local = Boolean(bytes.localPath);
+  const needed = tempBytesNeeded(bytes.size, route, local);
+  // Once the copy exists, it counts against the limit but no longer against the free space.
+  const stillToWrite = copied && !local ? needed - bytes.size : needed;
+  return checkTempDisk(context.work, needed, context.limits.maxTempBytes, route, stillToWrite);
+}
+
 async function openThroughProxy(
   bytes: ByteSource,
   container: Container,
   context: OpenContext,
 ): Promise<OpenVideo> {
   let localPath = bytes.localPath;
+  // The route is known only after a probe of the copy: before making it, check for the lighter
+  // route (a remux); once the codec is known, for the route taken.
+  if (!localPath) await checkProxyDisk(bytes, 'remux', false, context);
   if (!localPath) {
     localPath = join(context.work, 'input');
     await downloadTo(bytes, localPath, context.limits.maxInputBytes, context.signal);
@@ -170,6 +188,7 @@ async function openThroughProxy(
     );
   }
   const copyable = COPYABLE_FFMPEG_CODECS.has(facts.codec);
+  await checkProxyDisk(bytes, copyable ? 'remux' : 'transcode', true, context);
   const proxyPath = join(context.work, 'proxy.mkv');
   const args = copyable
     ? remuxArgs(localPath, container.demuxer, proxyPath, context.limits)

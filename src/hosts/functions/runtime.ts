@@ -7,6 +7,8 @@ import { ThumbnailerError } from '../../errors.js';
 import type { JobDeps } from '../worker/job.js';
 import { createLogger, type Logger } from '../worker/logger.js';
 import { jobDepsFrom } from '../worker/runtime.js';
+import { engineLimitsFrom } from '../../limits.js';
+import { sweepStaleTempFolders } from '../../engine/temp.js';
 import { readHostConfig, type HostQueueConfig } from './host-config.js';
 
 /**
@@ -47,6 +49,11 @@ async function create(): Promise<FunctionsRuntime> {
     createStorage(settings),
     import('../../engine/generate.js'),
   ]);
+  // Temporary folders of a worker process that was killed (the host recycles processes): before
+  // this process makes any of its own.
+  const swept = await sweepStaleTempFolders(settings.worker.tempDir);
+  if (swept.length > 0)
+    logger.info({ folders: swept.length }, 'removed temporary folders left by a stopped process');
   return { settings, storage, host: readHostConfig(), generate, logger };
 }
 
@@ -104,7 +111,7 @@ export function invocationDeps(rt: FunctionsRuntime, context: InvocationContext)
     base: { host: 'functions', invocationId: context.invocationId },
   });
   return {
-    ...jobDepsFrom(rt.settings, rt.storage, logger, rt.generate),
+    ...jobDepsFrom(rt.settings, rt.storage, logger, rt.generate, engineLimitsFrom(rt.settings)),
     // The host delivers at most maxDequeueCount times: the last delivery is the one to poison.
     maxDeliveries: rt.host.maxDequeueCount,
   };

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Storage } from '../../adapters/storage.js';
 import { FrameService } from '../../engine/frames.js';
+import type { Limits } from '../../engine/options.js';
 import type { Worker } from '../worker/worker.js';
 import { bearerAuth } from './auth.js';
 import type { ApiContext } from './context.js';
@@ -28,6 +29,8 @@ export interface ApiDeps {
   frames?: FrameService;
   /** Temporary folder of the frame service made here. */
   tempDir?: string;
+  /** Engine limits of the frame service made here (from the settings, as for jobs). */
+  limits?: Partial<Limits>;
   /** An in-process worker: job event streams get its progress between table writes. */
   worker?: Pick<Worker, 'on' | 'off'>;
   /** Table poll interval of job event streams (default 500 ms). */
@@ -115,7 +118,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   );
 
   if (api) {
-    const frames = api.frames ?? new FrameService({ tempDir: api.tempDir });
+    const frames = api.frames ?? new FrameService({ tempDir: api.tempDir, limits: api.limits });
     const ctx: ApiContext = {
       storage: api.storage,
       frames,

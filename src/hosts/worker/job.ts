@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '../../adapters/blobs.js';
 import type { JobError, JobRecord, JobTable } from '../../adapters/jobs.js';
 import type { GenerateOptions, GenerateOptionsInput, Limits } from '../../engine/options.js';
 import { parseGenerateOptions } from '../../engine/options.js';
+import { sweepStaleTempFolders } from '../../engine/temp.js';
 import type { GenerateRequest, Manifest, Progress } from '../../engine/types.js';
 import { ThumbnailerError, asThumbnailerError, redactSecrets } from '../../errors.js';
 import type { Logger } from './logger.js';
@@ -95,39 +96,11 @@ const MANIFEST = 'manifest.json';
 /** Each job's temporary folder is `<tempDir>/thumbnailer-job-<pid>-XXXXXX`: the pid says whose it is. */
 const JOB_FOLDER_PREFIX = 'thumbnailer-job-';
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
- * Removes job folders left in `tempDir` by a worker process that died without cleaning up
- * (SIGKILL, OOM kill, power loss): those whose process is gone, and those carrying our own pid (a
- * restarted container is often pid 1 again, and we have no job yet). Folders of live processes
- * sharing the directory are left alone. Returns the names removed.
+ * Removes temporary folders left in `tempDir` by processes that died without cleaning up: job
+ * folders, and every other kind the product makes (src/engine/temp.ts), by the same dead-owner rule.
  */
-export async function sweepStaleJobFolders(tempDir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(tempDir);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const name of names) {
-    const m = /^thumbnailer-job-(\d+)-[A-Za-z0-9]+$/.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid !== process.pid && processAlive(pid)) continue;
-    await rm(join(tempDir, name), { recursive: true, force: true });
-    removed.push(name);
-  }
-  return removed;
-}
+export const sweepStaleJobFolders = sweepStaleTempFolders;
 const SAFE_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /** Key order does not matter when comparing options. */

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Settings } from '../../config.js';
 import { DEFAULT_EMULATOR_PORTS } from '../../config.js';
 import type { Emulator } from '../../adapters/emulator.js';
+import { engineLimitsFrom } from '../../limits.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { createRuntimeWithRetry, logWorkerEvents } from './process.js';
@@ -70,6 +71,7 @@ export async function runLocalService(
         apiToken: settings.apiToken,
         maxUploadBytes: settings.maxUploadBytes,
         tempDir: settings.worker.tempDir,
+        limits: engineLimitsFrom(settings),
         worker,
         onBytesRead: (n) => metrics.bytesRead.inc(n),
       },

@@ -3,9 +3,11 @@ import type { Storage } from '../../adapters/storage.js';
 import { createStorage } from '../../adapters/storage.js';
 import type { GenerateRequest, Manifest } from '../../engine/types.js';
 import type { Limits } from '../../engine/options.js';
-import { sweepStaleJobFolders, type JobDeps } from './job.js';
+import type { JobDeps } from './job.js';
+import { sweepStaleTempFolders } from '../../engine/temp.js';
 import type { Logger } from './logger.js';
 import { Worker } from './worker.js';
+import { engineLimitsFrom } from '../../limits.js';
 
 export interface WorkerRuntimeOptions {
   logger: Logger;
@@ -50,15 +52,6 @@ export function jobDepsFrom(
   };
 }
 
-/** The engine limits the settings override (THUMBNAILER_FFMPEG_TIMEOUT_MS, THUMBNAILER_FFMPEG_STALL_MS). */
-export function limitsFrom(settings: Settings): Partial<Limits> | undefined {
-  const limits: Partial<Limits> = {};
-  if (settings.worker.ffmpegTimeoutMs !== undefined) limits.ffmpegTimeoutMs = settings.worker.ffmpegTimeoutMs;
-  if (settings.worker.ffmpegStallTimeoutMs !== undefined)
-    limits.ffmpegStallTimeoutMs = settings.worker.ffmpegStallTimeoutMs;
-  return Object.keys(limits).length > 0 ? limits : undefined;
-}
-
 /** Storage adapters, job handler and Worker, wired from the settings. */
 export async function createWorkerRuntime(
   settings: Settings,
@@ -67,15 +60,12 @@ export async function createWorkerRuntime(
   const storage = options.storage ?? (await createStorage(settings));
   if (options.ensure !== false) await storage.ensure();
   const generate = options.generate ?? (await import('../../engine/generate.js')).generate;
-  const jobDeps = jobDepsFrom(
-    settings,
-    storage,
-    options.logger,
-    generate,
-    options.limits ?? limitsFrom(settings),
-  );
-  // Job folders of a worker that was killed before it could clean up (same TMPDIR after a restart).
-  const swept = await sweepStaleJobFolders(settings.worker.tempDir);
+  const jobDeps = jobDepsFrom(settings, storage, options.logger, generate, {
+    ...engineLimitsFrom(settings),
+    ...options.limits,
+  });
+  // Temporary folders of processes killed before they could clean up (same TMPDIR after a restart).
+  const swept = await sweepStaleTempFolders(settings.worker.tempDir);
   if (swept.length > 0)
     options.logger.info({ folders: swept.length }, 'removed temporary folders left by a stopped worker');
   const worker = new Worker({

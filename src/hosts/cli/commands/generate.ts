@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { addGenerateOptions, collectGenerateOptions } from '../options.js';
+import { settingsFromFlags } from './shared.js';
 
 export function register(program: Command): void {
   addGenerateOptions(
@@ -15,6 +16,9 @@ export function register(program: Command): void {
     .action(async (input: string, flags: Record<string, unknown>) => {
       const { parseGenerateOptions } = await import('../../../engine/options.js');
       const options = parseGenerateOptions(collectGenerateOptions(flags));
+      // The limit settings (THUMBNAILER_JOB_TIMEOUT_MS, THUMBNAILER_MAX_INPUT_BYTES...) hold here too.
+      const settings = await settingsFromFlags({});
+      const { engineLimitsFrom } = await import('../../../limits.js');
       const { generate } = await import('../../../engine/generate.js');
       // The bar's module loads only for a terminal: pipes, CI and benchmarks don't pay for it.
       const bar =
@@ -33,6 +37,8 @@ export function register(program: Command): void {
           source,
           outDir: String(flags.out),
           options,
+          limits: engineLimitsFrom(settings),
+          tempDir: settings.worker.tempDir,
           signal: controller.signal,
           onProgress: (p) => bar?.update(p.fraction, p.phase),
         });
