@@ -8,7 +8,7 @@ import { ThumbnailerError } from '../errors.js';
  */
 const PROXY_FACTOR = { remux: 1, transcode: 3 } as const;
 /** Staged outputs, the probe sample and frame selections. */
-const OUTPUT_ALLOWANCE = 256 * 1024 ** 2;
+const OUTPUT_ALLOWANCE = 64 * 1024 ** 2;
 
 export type ProxyRoute = keyof typeof PROXY_FACTOR;
 
@@ -17,13 +17,9 @@ export function tempBytesNeeded(inputBytes: number, route: ProxyRoute, inputIsLo
   return (inputIsLocal ? 0 : inputBytes) + Math.ceil(inputBytes * PROXY_FACTOR[route]) + OUTPUT_ALLOWANCE;
 }
 
-/** The input size whose worst case (a remote input, transcoded) fits in `tempBytes`. */
-export function largestInputFor(tempBytes: number): number {
-  return Math.max(0, Math.floor((tempBytes - OUTPUT_ALLOWANCE) / (1 + PROXY_FACTOR.transcode)));
-}
-
-function gib(bytes: number): string {
-  return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
+function readable(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
+  return `${Math.ceil(bytes / 1024 ** 2)} MiB`;
 }
 
 /**
@@ -43,7 +39,7 @@ export async function checkTempDisk(
   if (needed > maxTempBytes) {
     throw new ThumbnailerError(
       'E_LIMIT_EXCEEDED',
-      `The ${route} route needs about ${gib(needed)} of temporary disk for this input, over the limit of ${gib(maxTempBytes)} a job (THUMBNAILER_MAX_TEMP_BYTES).`,
+      `The ${route} route needs about ${readable(needed)} of temporary disk for this input, over the limit of ${readable(maxTempBytes)} a job (THUMBNAILER_MAX_TEMP_BYTES).`,
     );
   }
   let free: number;
@@ -56,7 +52,7 @@ export async function checkTempDisk(
   if (toWrite > free) {
     throw new ThumbnailerError(
       'E_TEMP_DISK_FULL',
-      `The ${route} route needs about ${gib(toWrite)} more temporary disk, and only ${gib(free)} is free; retried when others have finished.`,
+      `The ${route} route needs about ${readable(toWrite)} more temporary disk, and only ${readable(free)} is free; retried when others have finished.`,
     );
   }
 }
