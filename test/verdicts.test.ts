@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createStorage, type Storage } from '../src/adapters/storage.js';
 import { generate } from '../src/engine/generate.js';
 import { FrameService } from '../src/engine/frames.js';
+import { assertUsableFacts } from '../src/engine/verdicts.js';
 import { handleMessage } from '../src/hosts/worker/job.js';
 import { jobDepsFrom } from '../src/hosts/worker/runtime.js';
 import { engineLimitsFrom } from '../src/limits.js';
@@ -35,8 +36,19 @@ async function withSar(name: string, sar: string): Promise<string> {
   return out;
 }
 
+/** MPEG-4 Part 2 in AVI under a codec tag no decoder knows (the stream is otherwise fine). */
+async function unknownCodec(): Promise<string> {
+  const ok = join(work, 'known.avi');
+  await ffmpeg([...['-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25:duration=2'], '-c:v', 'mpeg4', ok]);
+  const bytes = await readFile(ok);
+  const out = join(work, 'unknown.avi');
+  await writeFile(out, Buffer.from(bytes.toString('latin1').replaceAll('FMP4', 'ZZZZ'), 'latin1'));
+  return out;
+}
+
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'thumbnailer-verdicts-'));
+  files.unknown = await unknownCodec();
   files.thin = await withSar('thin', '1/65535');
   files.wide = await withSar('wide', '100/1');
   azurite = await startAzurite();
@@ -80,6 +92,50 @@ describe('permanent verdicts for inputs that can never succeed', () => {
       );
     });
   }
+
+  test('a codec ffmpeg has no decoder for is poisoned at once as E_FORMAT_REFUSED, naming why', async () => {
+    const video = 'unknown-codec.avi';
+    await storage.blobs.uploadFile(storage.videoContainer, video, files.unknown!);
+    const decision = await firstDelivery(video);
+    assert.ok(decision.action === 'poison', JSON.stringify(decision));
+    assert.equal(decision.error.code, 'E_FORMAT_REFUSED');
+    assert.match(decision.error.message, /no decoder/);
+  });
+
+  test('a picture without a size, a zero or absurd aspect ratio, or no duration: E_CORRUPT_VIDEO', () => {
+    const facts = {
+      name: 'x',
+      size: 1,
+      container: 'mp4',
+      duration: 2,
+      codec: 'h264',
+      width: 320,
+      height: 180,
+      displayWidth: 320,
+      displayHeight: 180,
+      rotation: 0,
+      sampleAspectRatio: '1:1',
+      interlaced: false,
+      hasAudio: false,
+    };
+    assert.doesNotThrow(() => assertUsableFacts(facts));
+    assert.doesNotThrow(() => assertUsableFacts({ ...facts, sampleAspectRatio: 'N/A' }), 'unstated: square');
+    for (const bad of [
+      { width: 0, displayWidth: 0 },
+      { height: 0, displayHeight: 0 },
+      { sampleAspectRatio: '0:0' },
+      { sampleAspectRatio: '1:0' },
+      { sampleAspectRatio: '1:100000' },
+      { displayWidth: 70_000 },
+      { duration: Number.NaN },
+    ]) {
+      assert.throws(
+        () => assertUsableFacts({ ...facts, ...bad }),
+        { code: 'E_CORRUPT_VIDEO', permanent: true },
+        JSON.stringify(bad),
+      );
+    }
+  });
 
   test('the engine says so too, before any output, and the frame service alike', async () => {
     const out = join(work, 'out-thin');

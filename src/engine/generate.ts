@@ -6,7 +6,7 @@ import { ThumbnailerError } from '../errors.js';
 import { animatedArgs, scoringFramesArgs, singleFrameArgs, tileSheetArgs } from './compose.js';
 import { runFfmpeg, type RunOptions } from './exec.js';
 import { makeTempFolder } from './temp.js';
-import { assertUsableFacts } from './verdicts.js';
+import { assertUsableFacts, missingDecoder } from './verdicts.js';
 import { DEFAULT_LIMITS, parseGenerateOptions, type GenerateOptions, type Limits } from './options.js';
 import {
   animatedClipTimes,
@@ -176,6 +176,8 @@ function checkLimits(facts: InputFacts, limits: Limits): void {
 /** A decoder that exits with an error on our own selection file means the video's data is bad. */
 function classifyDecodeError(error: unknown): unknown {
   if (!ThumbnailerError.is(error) || error.code !== 'E_FFMPEG_FAILED') return error;
+  const refused = missingDecoder(error);
+  if (refused) return refused;
   const tail = 'stderrTail' in error ? String(error.stderrTail) : '';
   if (
     /Invalid data|corrupt|error while decoding|non-existing PPS|decode_slice|Invalid NAL|no frame|missing picture|Could not find ref/i.test(

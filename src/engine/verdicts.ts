@@ -26,12 +26,10 @@ export function assertUsableFacts(facts: InputFacts): void {
   }
   const sar = ratio(facts.sampleAspectRatio);
   const shape = sar ? sar.num / sar.den : NaN;
+  // An unreadable ratio was taken as square pixels upstream; only a stated absurd one is refused.
   if (
-    !sar ||
-    !Number.isFinite(shape) ||
-    shape <= 0 ||
-    shape > MAX_PIXEL_SHAPE ||
-    shape < 1 / MAX_PIXEL_SHAPE
+    sar &&
+    (!Number.isFinite(shape) || shape <= 0 || shape > MAX_PIXEL_SHAPE || shape < 1 / MAX_PIXEL_SHAPE)
   ) {
     throw new ThumbnailerError(
       'E_CORRUPT_VIDEO',
@@ -55,4 +53,22 @@ export function assertUsableFacts(facts: InputFacts): void {
   if (!Number.isFinite(facts.duration) || facts.duration < 0) {
     throw new ThumbnailerError('E_CORRUPT_VIDEO', `The video's duration (${facts.duration}) is not a time.`);
   }
+}
+
+/**
+ * ffmpeg failed because it has no decoder for the stream's codec (an unknown codec tag, or one this
+ * build lacks): the same file fails the same way on every retry, so it is refused, naming the codec.
+ */
+export function missingDecoder(error: unknown): ThumbnailerError | undefined {
+  if (!ThumbnailerError.is(error) || error.code !== 'E_FFMPEG_FAILED') return undefined;
+  const tail = 'stderrTail' in error ? String(error.stderrTail) : '';
+  const codec = /Decoder \(codec ([\w-]+)\) not found/i.exec(`${tail}\n${error.message}`)?.[1];
+  if (!codec) return undefined;
+  return new ThumbnailerError(
+    'E_FORMAT_REFUSED',
+    codec === 'none'
+      ? "The video's codec is unknown to ffmpeg: there is no decoder for it."
+      : `This ffmpeg has no decoder for the video's codec (${codec}); \`thumbnailer doctor\` lists what is missing.`,
+    { cause: error },
+  );
 }

@@ -19,6 +19,7 @@ import { FrameIndex } from './selection.js';
 import { SNIFF_BYTES, sniffContainer, type Container } from './sniff.js';
 import { checkTempDisk, tempBytesNeeded, type ProxyRoute } from './disk.js';
 import { downloadTo, type ByteSource } from './source.js';
+import { missingDecoder } from './verdicts.js';
 import type { InputFacts, Manifest } from './types.js';
 
 /** Containers the index route reads in place; nothing else is ever handed to the demuxer. */
@@ -198,6 +199,8 @@ async function openThroughProxy(
     timeoutMs: context.limits.ffmpegTimeoutMs,
     stallTimeoutMs: context.limits.ffmpegStallTimeoutMs,
   }).catch((error: unknown) => {
+    const refused = missingDecoder(error);
+    if (refused) throw refused;
     if (ThumbnailerError.is(error) && error.code === 'E_FFMPEG_FAILED') {
       throw new ThumbnailerError(
         'E_CORRUPT_VIDEO',
