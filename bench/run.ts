@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: times whole commands side by side (ours, ffmpeg-generate-video-preview, ffmpeg's
  * keyframe-scan recipe), checks every output it timed, and prints median ratios against the
- * targets of PRODUCT.md section 9. Writes the same tables to bench/results.md.
+ * targets of docs/contract.md section 9. Writes the same tables to bench/results.md.
  *
  * Sections live in bench/sections/ (listed in bench/sections/index.ts); `--only` picks some.
  */

@@ -86,6 +86,8 @@ export interface Settings {
   port: number;
   host: string;
   apiToken?: string;
+  /** THUMBNAILER_ALLOW_OPEN: serve the API without a token beyond loopback, on purpose. */
+  allowOpen: boolean;
   /** Largest video `POST /api/videos` accepts (THUMBNAILER_MAX_UPLOAD_BYTES). */
   maxUploadBytes: number;
   /** Environment default for the `layout` job option. */
@@ -103,6 +105,7 @@ export interface SettingsOverrides {
   port?: number;
   host?: string;
   apiToken?: string;
+  allowOpen?: boolean;
   maxUploadBytes?: number;
   layout?: 'default' | 'seed';
   logLevel?: string;
@@ -135,6 +138,7 @@ const schema = z.object({
   THUMBNAILER_PORT: intFromEnv(0, 65535).default(7071),
   THUMBNAILER_HOST: z.string().min(1).default('127.0.0.1'),
   THUMBNAILER_API_TOKEN: z.string().min(1).optional(),
+  THUMBNAILER_ALLOW_OPEN: z.enum(['0', '1', 'false', 'true']).optional(),
   THUMBNAILER_MAX_UPLOAD_BYTES: intFromEnv(1, Number.MAX_SAFE_INTEGER).default(4 * 1024 ** 3),
   THUMBNAIL_LAYOUT: z.enum(['default', 'seed']).optional(),
   THUMBNAILER_LOG_LEVEL: z
@@ -254,6 +258,7 @@ export function loadSettings(
     port: check('--port', intFromEnv(0, 65535), overrides.port ?? e.THUMBNAILER_PORT),
     host: overrides.host ?? e.THUMBNAILER_HOST,
     apiToken: overrides.apiToken ?? e.THUMBNAILER_API_TOKEN,
+    allowOpen: overrides.allowOpen ?? ['1', 'true'].includes(e.THUMBNAILER_ALLOW_OPEN ?? ''),
     maxUploadBytes: overrides.maxUploadBytes ?? e.THUMBNAILER_MAX_UPLOAD_BYTES,
     layout: overrides.layout ?? e.THUMBNAIL_LAYOUT,
     logLevel: overrides.logLevel ?? e.THUMBNAILER_LOG_LEVEL,

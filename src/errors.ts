@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'E_UNAUTHORIZED'
   | 'E_RANGE_NOT_SATISFIABLE'
   | 'E_TEMP_DISK_FULL'
+  | 'E_FRAME_UNAVAILABLE'
+  | 'E_OVERLOADED'
   | 'E_INTERNAL';
 
 interface ErrorSpec {
@@ -58,6 +60,10 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   E_UNAUTHORIZED: { status: 401, permanent: true },
   E_RANGE_NOT_SATISFIABLE: { status: 416, permanent: true },
   E_TEMP_DISK_FULL: { status: 507, permanent: false },
+  // Frames on demand read only through the container index; other videos have their job's outputs.
+  E_FRAME_UNAVAILABLE: { status: 422, permanent: true },
+  // A bounded resource is full (frames being made, event streams): shed with 503 and Retry-After.
+  E_OVERLOADED: { status: 503, permanent: false },
   E_INTERNAL: { status: 500, permanent: false },
 };
 

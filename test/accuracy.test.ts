@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { FFMPEG } from './support/binaries.js';
 import { generate } from '../src/engine/generate.js';
 
 const run = promisify(execFile);
@@ -28,7 +29,7 @@ async function tileLevels(
   tileH: number,
 ): Promise<number[]> {
   const { stdout } = await run(
-    'ffmpeg',
+    FFMPEG,
     ['-v', 'error', '-i', image, '-f', 'rawvideo', '-pix_fmt', 'gray', 'pipe:1'],
     { encoding: 'buffer', maxBuffer: 1 << 26 },
   );
@@ -48,7 +49,7 @@ async function tileLevels(
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'thumbnailer-accuracy-'));
   video = join(work, 'numbered.mp4');
-  await run('ffmpeg', [
+  await run(FFMPEG, [
     '-v',
     'error',
     '-f',

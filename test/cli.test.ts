@@ -6,14 +6,23 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { BUNDLED_FFMPEG } from './support/binaries.js';
+import { media } from './support/media.js';
 
 const run = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const fixtures = resolve(root, '..', 'shared', 'fixtures');
 const cli = join(root, 'src', 'hosts', 'cli', 'main.ts');
 
 let work: string;
 let nodeOnlyPath: string;
+
+/** The environment of a machine without the system's ffmpeg: PATH has node only, no override. */
+function withoutSystemFfmpeg(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: nodeOnlyPath, ...extra };
+  delete env.FFMPEG_PATH;
+  delete env.FFPROBE_PATH;
+  return env;
+}
 
 /** Runs the CLI as a user would; never throws, returns exit code and output. */
 async function thumbnailer(args: string[], env: NodeJS.ProcessEnv = process.env) {
@@ -44,7 +53,7 @@ describe('thumbnailer generate', () => {
     const out = join(work, 'a');
     const { code, stdout, stderr } = await thumbnailer([
       'generate',
-      join(fixtures, 'bbb-a.mp4'),
+      await media('cityA'),
       '-o',
       out,
       '--json',
@@ -66,7 +75,7 @@ describe('thumbnailer generate', () => {
     const out = join(work, 'bad');
     const { code, stderr } = await thumbnailer([
       'generate',
-      join(fixtures, 'bbb-a.mp4'),
+      await media('cityA'),
       '-o',
       out,
       '--mode',
@@ -91,10 +100,9 @@ describe('thumbnailer generate', () => {
 
   test('works on a machine without a system ffmpeg, through the npm-shipped build', async () => {
     const out = join(work, 'npm');
-    const env = { ...process.env, PATH: nodeOnlyPath };
     const { code, stdout, stderr } = await thumbnailer(
-      ['generate', join(fixtures, 'bbb-b.mp4'), '-o', out, '--json'],
-      env,
+      ['generate', await media('cityB'), '-o', out, '--json'],
+      withoutSystemFfmpeg(),
     );
     assert.equal(code, 0, stderr);
     const manifest = JSON.parse(stdout);
@@ -103,10 +111,9 @@ describe('thumbnailer generate', () => {
   });
 
   test('without any ffmpeg: one clear sentence naming the fix, never "spawn ffprobe ENOENT"', async () => {
-    const env = { ...process.env, PATH: nodeOnlyPath, THUMBNAILER_NO_NPM_FFMPEG: '1' };
     const { code, stderr } = await thumbnailer(
-      ['generate', join(fixtures, 'bbb-a.mp4'), '-o', join(work, 'none')],
-      env,
+      ['generate', await media('cityA'), '-o', join(work, 'none')],
+      withoutSystemFfmpeg({ THUMBNAILER_NO_NPM_FFMPEG: '1' }),
     );
     assert.equal(code, 1);
     assert.equal(stderr.trim().split('\n').length, 1);
@@ -119,12 +126,14 @@ describe('thumbnailer doctor', () => {
   test('reports the binaries, their versions and that every needed filter is there', async () => {
     const { code, stdout } = await thumbnailer(['doctor']);
     assert.equal(code, 0, stdout);
-    assert.match(stdout, /ok {3}ffmpeg .*\(system\): ffmpeg version/);
+    // Where it comes from: the system's, or the npm build on a machine without one.
+    const source = BUNDLED_FFMPEG ? '(env|npm)' : 'system';
+    assert.match(stdout, new RegExp(`ok {3}ffmpeg .*\\(${source}\\): ffmpeg version`));
     assert.match(stdout, /every filter, decoder, encoder and demuxer/);
   });
 
   test('says which source it uses and what is missing', async () => {
-    const { stdout } = await thumbnailer(['doctor'], { ...process.env, PATH: nodeOnlyPath });
+    const { stdout } = await thumbnailer(['doctor'], withoutSystemFfmpeg());
     assert.match(stdout, /\(npm\)/);
     assert.match(stdout, /apt-get install ffmpeg/);
   });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { FFMPEG, FFPROBE } from './support/binaries.js';
 import { FrameService } from '../src/engine/frames.js';
 
 const run = promisify(execFile);
@@ -15,7 +16,7 @@ const frames = new FrameService();
 async function decodedSize(data: Buffer, name: string): Promise<string> {
   const path = join(work, name);
   await writeFile(path, data);
-  const { stdout } = await run('ffprobe', [
+  const { stdout } = await run(FFPROBE, [
     '-v',
     'error',
     '-show_entries',
@@ -31,7 +32,7 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), 'thumbnailer-frames-'));
   // Keyframes every second at 25 fps.
   video = join(work, 'gop1s.mp4');
-  await run('ffmpeg', [
+  await run(FFMPEG, [
     '-v',
     'error',
     '-f',
@@ -94,5 +95,97 @@ describe('frames on demand', () => {
       frames.frame('gop1s', source, { time: 1, width: 5000, mode: 'fast', format: 'jpg' }),
       { code: 'E_OPTION_INVALID', message: /width/ },
     );
+  });
+});
+
+describe('frames on demand, bounded', () => {
+  /** The fixture as a ranged source that counts the reads reaching the file. */
+  async function countedSource(path: string, onRead?: () => void) {
+    const data = await readFile(path);
+    const counter = { reads: 0, bytes: 0 };
+    const source = async () => ({
+      kind: 'ranged' as const,
+      name: 'counted.mp4',
+      size: data.length,
+      read: async (start: number, end: number) => {
+        counter.reads += 1;
+        counter.bytes += end - start;
+        onRead?.();
+        return new Uint8Array(data.subarray(start, end));
+      },
+    });
+    return { source, counter };
+  }
+
+  test('the open indexes are bounded in bytes: past the bound, the least recently used is dropped', async () => {
+    const small = new FrameService({ maxCacheBytes: 1 });
+    const roomy = new FrameService({ maxCacheBytes: 1024 ** 3 });
+    try {
+      for (const service of [small, roomy]) {
+        const { source, counter } = await countedSource(video);
+        const request = { time: 1, width: 160, mode: 'fast', format: 'jpg' } as const;
+        await service.frame('a', source, request);
+        const afterFirst = counter.bytes;
+        await service.frame('a', source, request);
+        const reread = counter.bytes - afterFirst;
+        if (service === small) {
+          assert.ok(reread > 0, 'an index over the bound was dropped and read again');
+          assert.equal(service.cacheBytes(), 0);
+        } else {
+          assert.equal(reread, 0, 'within the bound, the index stays');
+          assert.ok(service.cacheBytes() > 0);
+        }
+      }
+    } finally {
+      await small.close();
+      await roomy.close();
+    }
+  });
+
+  test('a requester that goes away stops the index read: no further byte is read', async () => {
+    const service = new FrameService();
+    const controller = new AbortController();
+    let readsAfterAbort = 0;
+    const { source, counter } = await countedSource(video, () => {
+      if (controller.signal.aborted) readsAfterAbort += 1;
+      // Gone after the first read of the container.
+      if (counter.reads === 1) controller.abort();
+    });
+    try {
+      await assert.rejects(
+        service.frame('gone', source, {
+          time: 1,
+          width: 160,
+          mode: 'fast',
+          format: 'jpg',
+          signal: controller.signal,
+        }),
+        { code: 'E_CANCELED' },
+      );
+      assert.equal(readsAfterAbort, 0, `${counter.reads} reads`);
+      // The next requester opens it afresh.
+      const frame = await service.frame('gone', source, { time: 1, width: 160, mode: 'fast', format: 'jpg' });
+      assert.equal(frame.actualTime, 1);
+    } finally {
+      await service.close();
+    }
+  });
+
+  test('indexOnly refuses a video the index route cannot read, before reading it whole', async () => {
+    const tsPath = join(work, 'gop1s.ts');
+    await run('ffmpeg', ['-v', 'error', '-i', video, '-c', 'copy', '-f', 'mpegts', tsPath]);
+    const service = new FrameService({ indexOnly: true });
+    const { source, counter } = await countedSource(tsPath);
+    try {
+      await assert.rejects(
+        service.frame('ts', source, { time: 1, width: 160, mode: 'fast', format: 'jpg' }),
+        {
+          code: 'E_FRAME_UNAVAILABLE',
+        },
+      );
+      assert.ok(counter.bytes <= 4096, `${counter.bytes} bytes read`);
+    } finally {
+      await service.close();
+    }
   });
 });

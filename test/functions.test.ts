@@ -15,7 +15,8 @@ import {
   httpResponseOf,
   type RpcTypedData,
 } from './support/functions-host.js';
-import { FIXTURES, ROOT, testSettings } from './support/worker.js';
+import { media } from './support/media.js';
+import { ROOT, testSettings } from './support/worker.js';
 
 /**
  * The Functions app as the Functions host runs it: compiled, loaded through the file package.json
@@ -78,12 +79,12 @@ before(async () => {
   storage = await createStorage(testSettings(azurite.connectionString, { queueName: QUEUE }));
   await storage.ensure();
   for (const [name, fixture] of [
-    ['clips/a.mp4', 'bbb-a.mp4'],
-    ['clips/b.mp4', 'bbb-b.mp4'],
-    ['clips/c.mp4', 'bbb-c.mp4'],
-    ['clips/d.mp4', 'bbb-a.mp4'],
+    ['clips/a.mp4', 'cityA'],
+    ['clips/b.mp4', 'cityB'],
+    ['clips/c.mp4', 'cityC'],
+    ['clips/d.mp4', 'cityA'],
   ] as const) {
-    await storage.blobs.uploadFile('videos', name, join(FIXTURES, fixture), { contentType: 'video/mp4' });
+    await storage.blobs.uploadFile('videos', name, await media(fixture), { contentType: 'video/mp4' });
   }
 
   host = new FakeFunctionsHost();

@@ -8,7 +8,8 @@ import type { JobRecord } from '../src/adapters/jobs.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
 import { readEvents, startApiService, type ApiService } from './support/http.js';
 import { imageSize } from './support/images.js';
-import { FIXTURES, waitFor } from './support/worker.js';
+import { media } from './support/media.js';
+import { waitFor } from './support/worker.js';
 
 let azurite: TestAzurite;
 let service: ApiService;
@@ -16,7 +17,7 @@ let video: Buffer;
 let scratch: string;
 
 /** The video every read test uses, uploaded once and made by the worker. */
-const NAME = 'clips/bbb a.mp4';
+const NAME = 'clips/city a.mp4';
 const enc = encodeURIComponent;
 let uploaded: JobRecord;
 
@@ -47,7 +48,7 @@ async function waitDone(id: string): Promise<JobRecord> {
 before(async () => {
   azurite = await startAzurite();
   service = await startApiService(azurite.connectionString, { settings: { maxUploadBytes: 1_000_000 } });
-  video = await readFile(join(FIXTURES, 'bbb-a.mp4'));
+  video = await readFile(await media('cityA'));
   scratch = await mkdtemp(join(tmpdir(), 'thumbnailer-http-'));
 });
 after(async () => {

@@ -1,23 +1,17 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { generate } from '../src/engine/generate.js';
+import { media } from './support/media.js';
 
-const fixture = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  'shared',
-  'fixtures',
-  'bbb-a.mp4',
-);
+let fixture: string;
 let work: string;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'thumbnailer-limits-'));
+  fixture = await media('cityA');
 });
 after(() => rm(work, { recursive: true, force: true }));
 

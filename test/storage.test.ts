@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { classifyStorageError, storageError } from '../src/adapters/errors.js';
@@ -9,7 +8,8 @@ import { DEV_ACCOUNT_KEY, devConnectionString, loadSettings, SettingsError } fro
 import { ThumbnailerError } from '../src/errors.js';
 import { createLogger } from '../src/hosts/worker/logger.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
-import { FIXTURES, testSettings } from './support/worker.js';
+import { media } from './support/media.js';
+import { testSettings } from './support/worker.js';
 
 let azurite: TestAzurite;
 let storage: Storage;
@@ -38,7 +38,7 @@ describe('storage adapters on Azurite', () => {
   });
 
   test('a video is read by byte ranges through the SDK, every byte counted', async () => {
-    const path = join(FIXTURES, 'bbb-a.mp4');
+    const path = await media('cityA');
     const bytes = await readFile(path);
     await storage.blobs.uploadFile('videos', 'ranged/a.mp4', path);
     let reported = 0;
@@ -56,7 +56,7 @@ describe('storage adapters on Azurite', () => {
     assert.equal(reported, 4196);
 
     // The source is pinned to its ETag: a replaced blob fails the read (transient: redelivery rereads).
-    await storage.blobs.uploadFile('videos', 'ranged/a.mp4', join(FIXTURES, 'bbb-b.mp4'));
+    await storage.blobs.uploadFile('videos', 'ranged/a.mp4', await media('cityB'));
     await assert.rejects(
       source.read(0, 10),
       (e: unknown) => ThumbnailerError.is(e) && e.code === 'E_STORAGE_UNAVAILABLE',

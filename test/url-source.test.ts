@@ -4,13 +4,12 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { generate } from '../src/engine/generate.js';
+import { media } from './support/media.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const fixture = resolve(root, '..', 'shared', 'fixtures', 'bbb-c.mp4');
+let fixture: string;
 
 /** A loopback HTTP server with range support that counts the bytes it sends. */
 let server: Server;
@@ -21,6 +20,7 @@ let work: string;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'thumbnailer-url-'));
+  fixture = await media('cityC');
   const size = (await stat(fixture)).size;
   server = createServer((req, res) => {
     requests.push(`${req.url} ${req.headers.range ?? ''}`);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { JobRecord } from '../src/adapters/jobs.js';
 import { runLocalService } from '../src/hosts/worker/local.js';
 import { submitVideo } from '../src/hosts/worker/submit.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
-import { FIXTURES, testSettings, waitFor } from './support/worker.js';
+import { media } from './support/media.js';
+import { testSettings, waitFor } from './support/worker.js';
 
 let azurite: TestAzurite;
 
@@ -38,8 +38,8 @@ describe('local service (start) and submit', () => {
 
       const printed: string[] = [];
       const seen: JobRecord[] = [];
-      const code = await submitVideo(settings, join(FIXTURES, 'bbb-c.mp4'), {
-        name: 'submitted/bbb c.mp4',
+      const code = await submitVideo(settings, await media('cityC'), {
+        name: 'submitted/city c.mp4',
         wait: true,
         timeoutMs: 60_000,
         pollMs: 100,
@@ -48,10 +48,10 @@ describe('local service (start) and submit', () => {
         onProgress: (j) => seen.push(j),
       });
       assert.equal(code, 0, printed.join('\n'));
-      assert.match(printed[0]!, /uploaded videos\/submitted\/bbb c\.mp4 .* job [0-9a-f-]{36} queued/);
+      assert.match(printed[0]!, /uploaded videos\/submitted\/city c\.mp4 .* job [0-9a-f-]{36} queued/);
       assert.ok(
         printed.some((l) =>
-          /strip\.jpg\s+http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1\/thumbnails\/submitted\/bbb%20c\.mp4\/strip\.jpg/.test(
+          /strip\.jpg\s+http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1\/thumbnails\/submitted\/city%20c\.mp4\/strip\.jpg/.test(
             l,
           ),
         ),
@@ -76,7 +76,7 @@ describe('local service (start) and submit', () => {
 
       // A bad option is refused before anything is uploaded.
       await assert.rejects(
-        submitVideo(settings, join(FIXTURES, 'bbb-c.mp4'), { options: { rows: 0 }, print: () => {} }),
+        submitVideo(settings, await media('cityC'), { options: { rows: 0 }, print: () => {} }),
         /rows/,
       );
     } finally {

@@ -11,7 +11,8 @@ import { ThumbnailerError } from '../src/errors.js';
 import { createWorkerRuntime } from '../src/hosts/worker/runtime.js';
 import type { Worker } from '../src/hosts/worker/worker.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
-import { FIXTURES, memoryLogger, testSettings, waitFor } from './support/worker.js';
+import { media, type MediaName } from './support/media.js';
+import { memoryLogger, testSettings, waitFor } from './support/worker.js';
 
 let azurite: TestAzurite;
 let tempRoot: string;
@@ -78,8 +79,8 @@ async function harness(
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
-async function uploadFixture(storage: Storage, name: string, fixture = 'bbb-a.mp4'): Promise<string> {
-  await storage.blobs.uploadFile(storage.videoContainer, name, join(FIXTURES, fixture), {
+async function uploadFixture(storage: Storage, name: string, fixture: MediaName = 'cityA'): Promise<string> {
+  await storage.blobs.uploadFile(storage.videoContainer, name, await media(fixture), {
     contentType: 'video/mp4',
   });
   return storage.blobs.url(storage.videoContainer, name);
@@ -289,7 +290,7 @@ describe('worker against Azurite and ffmpeg', () => {
       assert.deepEqual(names, ['dup.mp4/manifest.json', 'dup.mp4/poster.jpg']);
 
       // A new version of the video (new ETag) is encoded again.
-      await uploadFixture(storage, 'dup.mp4', 'bbb-b.mp4');
+      await uploadFixture(storage, 'dup.mp4', 'cityB');
       await storage.queue.send(JSON.stringify({ video: 'dup.mp4', options: { outputs: ['poster'] } }));
       await waitFor('fifth completion', () => completed.length === 5, 60_000);
       assert.equal(h.generateCalls.length, 3);

@@ -32,7 +32,7 @@ export interface TimingRow {
   problems: string[];
 }
 
-/** A figure judged against a PRODUCT.md section 9 target (or shown for information). */
+/** A figure judged against a docs/contract.md section 9 target (or shown for information). */
 export interface TargetRow {
   label: string;
   value: number | undefined;

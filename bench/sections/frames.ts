@@ -11,7 +11,7 @@ import { median } from '../lib/stats.js';
 import type { Section, TargetRow } from '../lib/types.js';
 
 /**
- * On-demand frames (PRODUCT.md section 9): `GET /api/videos/:name/frame.jpg` on the 60-minute
+ * On-demand frames (docs/contract.md section 9): `GET /api/videos/:name/frame.jpg` on the 60-minute
  * 1080p video in Blob storage (a private Azurite), through the HTTP app as a client calls it.
  * The first request reads the container index; the next 20, at random times (fixed seed), are
  * timed end to end and their bytes from storage counted by a TCP proxy in front of the blob

@@ -6,7 +6,7 @@ import { describeFailure } from '../lib/proc.js';
 import type { Section, TargetRow } from '../lib/types.js';
 
 /**
- * Peak memory of our `generate` on the 60-min video (PRODUCT.md section 9: under 300 MB whatever the
+ * Peak memory of our `generate` on the 60-min video (docs/contract.md section 9: under 300 MB whatever the
  * video size), strip only and default outputs, one untimed run each, outputs checked. Judged on
  * node + ffmpeg together, the figure a container limit sees; the largest single process is shown too.
  */

@@ -13,7 +13,7 @@ import { median } from '../lib/stats.js';
 import type { Section, TargetRow } from '../lib/types.js';
 
 /**
- * The service reading from Blob storage (PRODUCT.md section 9), on a private Azurite:
+ * The service reading from Blob storage (docs/contract.md section 9), on a private Azurite:
  * - bytes read from Blob storage for the default outputs of the >= 150 MB 5-min video, counted by
  *   a TCP proxy in front of the blob endpoint (every byte the service received from it, HTTP
  *   headers included, whoever asked: SDK range reads or ffmpeg through a SAS URL);

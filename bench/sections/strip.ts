@@ -4,7 +4,7 @@ import { runOnce, type Timed } from '../lib/timing.js';
 import type { Section } from '../lib/types.js';
 
 /**
- * PRODUCT.md section 9, first two rows: the 10x5 strip (600 px tiles, quality 10) from the 5-min
+ * docs/contract.md section 9, first two rows: the 10x5 strip (600 px tiles, quality 10) from the 5-min
  * video against ffmpeg-generate-video-preview, and from the 60-min video against our 5-min time and
  * ffmpeg's keyframe-scan recipe. Commands alternate within each round, so that a busy moment of
  * the machine hits all of them alike.

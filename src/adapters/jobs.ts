@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { TableClient, TableEntityResult } from '@azure/data-tables';
+import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
+import { ThumbnailerError } from '../errors.js';
 import { storageError } from './errors.js';
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
@@ -40,6 +41,23 @@ export interface VideoClaim {
   expiresAt: number;
 }
 
+/** What `JobTable.page` may filter on; each filter runs in the table service, not here. */
+export interface JobPageQuery {
+  limit: number;
+  status?: JobStatus;
+  video?: string;
+  /** Only jobs updated at or after this ISO time. */
+  since?: string;
+  /** The `next` of the previous page. */
+  next?: string;
+}
+
+export interface JobPage {
+  jobs: JobRecord[];
+  /** Present when more jobs may follow: pass it back as `next`. */
+  next?: string;
+}
+
 export type ClaimResult = { ok: true } | { ok: false; holder: VideoClaim };
 
 const JOB_PARTITION = 'job';
@@ -70,6 +88,32 @@ interface ClaimEntity {
   owner: string;
   key: string;
   expiresAt: number;
+}
+
+/**
+ * A `next` of ours (the SDK's token, base64 JSON naming the next keys, in base64url) as the SDK's
+ * token; anything else is a 400 naming `next`.
+ */
+function sdkContinuation(token: string): string {
+  let parsed: unknown;
+  const json = Buffer.from(token, 'base64url');
+  try {
+    parsed = JSON.parse(json.toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const keys = parsed as { nextPartitionKey?: unknown; nextRowKey?: unknown } | undefined;
+  if (
+    !keys ||
+    typeof keys !== 'object' ||
+    typeof keys.nextPartitionKey !== 'string' ||
+    (keys.nextRowKey !== undefined && typeof keys.nextRowKey !== 'string')
+  ) {
+    throw new ThumbnailerError('E_OPTION_INVALID', 'next is not a continuation token of this list', {
+      field: 'next',
+    });
+  }
+  return json.toString('base64');
 }
 
 const claimRow = (video: string) => createHash('sha256').update(video).digest('hex');
@@ -167,6 +211,33 @@ export class JobTable {
       throw storageError(error, 'listing jobs');
     }
     return out.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt)).slice(0, limit);
+  }
+
+  /**
+   * One page of jobs: a single table request of at most `limit` rows, in the table's key order,
+   * filtered by the table service, newest first within the page. `next` continues where it stopped
+   * (the table's continuation token); the service may answer fewer rows than `limit`, even none,
+   * with a `next` still to follow.
+   */
+  async page(query: JobPageQuery): Promise<JobPage> {
+    const filters = [odata`PartitionKey eq ${JOB_PARTITION}`];
+    if (query.status) filters.push(odata`status eq ${query.status}`);
+    if (query.video !== undefined) filters.push(odata`video eq ${query.video}`);
+    if (query.since !== undefined) filters.push(odata`updatedAt ge ${query.since}`);
+    const continuationToken = query.next === undefined ? undefined : sdkContinuation(query.next);
+    try {
+      const pages = this.client
+        .listEntities<JobEntity>({ queryOptions: { filter: filters.join(' and ') } })
+        .byPage({ maxPageSize: query.limit, continuationToken });
+      const first = await pages.next();
+      if (first.done) return { jobs: [] };
+      const jobs = first.value.map(toRecord).sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
+      const next = first.value.continuationToken;
+      // base64url: safe in a query string as it is.
+      return { jobs, next: next ? Buffer.from(next, 'base64').toString('base64url') : undefined };
+    } catch (error) {
+      throw storageError(error, 'listing jobs');
+    }
   }
 
   /**

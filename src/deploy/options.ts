@@ -10,18 +10,18 @@ import { ThumbnailerError } from '../errors.js';
 // RFC 1123 label: what Kubernetes accepts as a name and as a label value.
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 // [registry[:port]/]path[:tag][@sha256:digest], the reference grammar of the distribution spec.
-const IMAGE =
+export const IMAGE =
   /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Azure's rules, as in config.ts: containers 3-63, queues 3-56 (the poison queue adds 7).
-const CONTAINER = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
-const QUEUE = /^(?=.{3,56}$)[a-z0-9]+(-[a-z0-9]+)*$/;
+export const CONTAINER = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
+export const QUEUE = /^(?=.{3,56}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 
 export const HOSTS = ['worker', 'functions'] as const;
 export const IDENTITIES = ['secret', 'workload'] as const;
 
 /** A whole number given as a flag (a string) or by code (a number). */
-const int = (min: number, max: number) =>
+export const int = (min: number, max: number) =>
   z
     .union([z.number(), z.string()], { message: 'must be a whole number' })
     .transform((v) => (typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : Number.NaN))

@@ -41,6 +41,8 @@ interface OpenContext {
   work: string;
   limits: Limits;
   signal?: AbortSignal;
+  /** Refuse the remux and transcode routes (E_FRAME_UNAVAILABLE): no download, no ffmpeg pass. */
+  indexOnly?: boolean;
 }
 
 /**
@@ -62,6 +64,12 @@ export async function openVideo(bytes: ByteSource, context: OpenContext): Promis
   if (container.indexed) {
     const direct = await openIndexed(bytes.demuxerSource(), bytes, container, context);
     if (direct) return direct;
+  }
+  if (context.indexOnly) {
+    throw new ThumbnailerError(
+      'E_FRAME_UNAVAILABLE',
+      `This ${container.label} video cannot be read in place through its container index, so no frame is made on demand.`,
+    );
   }
   return openThroughProxy(bytes, container, context);
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run test:faults [-- --soak] [-- --only name,name]`: PRODUCT.md sections 7 and 8 under real
+ * `npm run test:faults [-- --soak] [-- --only name,name]`: docs/contract.md sections 7 and 8 under real
  * faults. Real Azurite (custom account), real ffmpeg, real `thumbnailer worker` processes, all on
  * 127.0.0.1; every scenario is bounded in time; a markdown table at the end. Exit code 1 when a
  * scenario fails.

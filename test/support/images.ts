@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { FFMPEG, FFPROBE } from './binaries.js';
 
 const run = promisify(execFile);
 const MAX_BUFFER = 512 * 1024 * 1024;
@@ -28,7 +29,7 @@ export interface Crop {
 }
 
 async function ffmpegBuffer(args: string[]): Promise<{ stdout: Buffer; stderr: string }> {
-  const { stdout, stderr } = await run('ffmpeg', ['-hide_banner', '-nostdin', ...args], {
+  const { stdout, stderr } = await run(FFMPEG, ['-hide_banner', '-nostdin', ...args], {
     encoding: 'buffer',
     maxBuffer: MAX_BUFFER,
   });
@@ -36,7 +37,7 @@ async function ffmpegBuffer(args: string[]): Promise<{ stdout: Buffer; stderr: s
 }
 
 export async function ffprobeJson(path: string, args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-of', 'json', ...args, path], {
+  const { stdout } = await run(FFPROBE, ['-v', 'error', '-of', 'json', ...args, path], {
     maxBuffer: MAX_BUFFER,
   });
   return JSON.parse(stdout) as Record<string, unknown>;
@@ -306,7 +307,8 @@ export async function videoFingerprints(video: string): Promise<FrameFingerprint
     video,
     '-map',
     '0:v:0',
-    '-fps_mode',
+    // -vsync rather than -fps_mode (5.1+), as the engine does: the bundled 2018 build knows only this.
+    '-vsync',
     'passthrough',
     '-vf',
     `scale=${FP_W * 4}:${FP_H * 4}:out_range=full,format=gray,showinfo`,

@@ -16,22 +16,25 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { BUNDLED_FFMPEG, FFMPEG, FFPROBE } from './binaries.js';
 
 const run = promisify(execFile);
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const MEDIA_DIR = join(REPO_ROOT, '.cache', 'media');
-/** The shared real-footage clips (Big Buck Bunny, 640x360, 25 fps, 4 s). */
-export const FIXTURES_DIR = resolve(REPO_ROOT, '..', 'shared', 'fixtures');
+/** Real footage kept in the repository (provenance in test/fixtures/README.md). */
+export const FIXTURES_DIR = join(REPO_ROOT, 'test', 'fixtures');
+/** 7.6 s of a city at night (CC0), H.264 640x360, 25 fps, a keyframe every 2 s, no audio. */
+export const CITY = join(FIXTURES_DIR, 'city-cc0.mp4');
 
 export async function ffmpeg(args: string[]): Promise<void> {
-  await run('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args], {
+  await run(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args], {
     maxBuffer: 64 * 1024 * 1024,
   });
 }
 
 export async function ffprobe(path: string, args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-of', 'json', ...args, path], {
+  const { stdout } = await run(FFPROBE, ['-v', 'error', '-of', 'json', ...args, path], {
     maxBuffer: 64 * 1024 * 1024,
   });
   return JSON.parse(stdout) as Record<string, unknown>;
@@ -98,11 +101,43 @@ export interface MediaCase {
   ext: string;
   /** What the file is meant to show; media.test.ts checks it with ffprobe. */
   what: string;
+  /** Why the npm-shipped 2018 ffmpeg cannot make or read this file, if it cannot. */
+  bundledCannot?: string;
   /** Writes the file at `out` (a temporary name with the right extension). */
   make(out: string, scratch: string): Promise<void>;
 }
 
+/**
+ * Four seconds of the real footage, re-encoded as it came (H.264 640x360, 25 fps, a keyframe every
+ * 2 s, no audio): three clips that share no frame, for tests that need distinct real videos.
+ */
+const cityClip = (out: string, start: number, mirror: boolean) =>
+  ffmpeg([
+    ...['-ss', String(start), '-i', CITY, '-t', '4', '-an'],
+    ...(mirror ? ['-vf', 'hflip'] : []),
+    // As cameras and web encoders write it: High profile with B-frames, unlike the ultrafast clocks.
+    ...['-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-pix_fmt', 'yuv420p'],
+    ...keyframesEvery(50),
+    ...['-movflags', '+faststart'],
+    out,
+  ]);
+
 export const MEDIA = {
+  cityA: {
+    ext: 'mp4',
+    what: 'real footage: city-cc0.mp4 from 0 s to 4 s, H.264 640x360, 25 fps',
+    make: (out) => cityClip(out, 0, false),
+  },
+  cityB: {
+    ext: 'mp4',
+    what: 'real footage: city-cc0.mp4 from 3.6 s to its end (7.6 s)',
+    make: (out) => cityClip(out, 3.6, false),
+  },
+  cityC: {
+    ext: 'mp4',
+    what: 'real footage: city-cc0.mp4 from 1.8 s to 5.8 s, mirrored',
+    make: (out) => cityClip(out, 1.8, true),
+  },
   h264: {
     ext: 'mp4',
     what: 'H.264 MP4, 320x180, 25 fps, 10 s, a keyframe every 1 s, no audio',
@@ -181,7 +216,8 @@ export const MEDIA = {
           '-filter_complex',
           `${clockGraph({ duration: 8, rate: 30 })};[v]select='gte(t,4)+not(mod(n,3))'[s]`,
         ],
-        ...['-map', '[s]', '-fps_mode', 'vfr'],
+        // -vsync, not -fps_mode (5.1+): the bundled 2018 build knows only the older name.
+        ...['-map', '[s]', '-vsync', 'vfr'],
         ...X264,
         ...keyframesEvery(30),
         out,
@@ -199,6 +235,7 @@ export const MEDIA = {
     make: (out) => ffmpeg([...clock({ duration: 4 }), ...av1Encoder(), '-pix_fmt', 'yuv420p', out]),
   },
   hdrPq: {
+    bundledCannot: 'cannot convert the clock to 10-bit bt2020 (overlay and zscale do not negotiate)',
     ext: 'mp4',
     what: 'HDR10: HEVC 10-bit, bt2020 / smpte2084 (PQ) / bt2020nc, mastering display + CLL metadata, 4 s',
     make: (out) =>
@@ -231,6 +268,7 @@ export const MEDIA = {
       ffmpeg([...clock({ width: 640, height: 360, duration: 4 }), ...X264, ...keyframesEvery(25), out]),
   },
   hdrHlg: {
+    bundledCannot: 'cannot convert the clock to 10-bit bt2020 (overlay and zscale do not negotiate)',
     ext: 'mp4',
     what: 'HLG: HEVC 10-bit, bt2020 / arib-std-b67 / bt2020nc, 4 s',
     make: (out) =>
@@ -314,6 +352,7 @@ export const MEDIA = {
       ]),
   },
   mpegts: {
+    bundledCannot: 'ships an ffprobe that crashes (SIGSEGV) on MPEG-TS',
     ext: 'ts',
     what: 'H.264 + AAC in MPEG-TS (non-zero start time), 6 s',
     make: (out) =>
@@ -382,6 +421,19 @@ export const MEDIA = {
 
 export type MediaName = keyof typeof MEDIA;
 
+/**
+ * A test's `skip` option for the media it needs: the reason when the bundled fallback ffmpeg cannot
+ * make or read one of them, else undefined (scripts/run-tests.mjs lists skips; CI fails on them).
+ */
+export function skipWithout(...names: MediaName[]): string | undefined {
+  if (!BUNDLED_FFMPEG) return undefined;
+  const reasons = names.flatMap((n) => {
+    const recipe: MediaCase = MEDIA[n];
+    return recipe.bundledCannot ? [`${n}: the bundled 2018 ffmpeg ${recipe.bundledCannot}`] : [];
+  });
+  return reasons.length > 0 ? reasons.join('; ') : undefined;
+}
+
 async function rotated(out: string, scratch: string, rotation: 90 | -90): Promise<void> {
   const plain = join(scratch, 'plain.mp4');
   await ffmpeg([...clock({ duration: 6 }), ...X264, ...keyframesEvery(25), plain]);
@@ -406,12 +458,25 @@ function av1Encoder(): string[] {
   // libsvtav1 is far faster than libaom at its fastest preset; both ship with Debian's ffmpeg.
   return svtAv1Available
     ? ['-c:v', 'libsvtav1', '-preset', '12', '-g', '25']
-    : ['-c:v', 'libaom-av1', '-cpu-used', '8', '-row-mt', '1', '-b:v', '200k', '-g', '25'];
+    : [
+        '-c:v',
+        'libaom-av1',
+        '-strict',
+        'experimental',
+        '-cpu-used',
+        '8',
+        '-row-mt',
+        '1',
+        '-b:v',
+        '200k',
+        '-g',
+        '25',
+      ];
 }
 
 let svtAv1Available = false;
 async function detectEncoders(): Promise<void> {
-  const { stdout } = await run('ffmpeg', ['-hide_banner', '-encoders']);
+  const { stdout } = await run(FFMPEG, ['-hide_banner', '-encoders']);
   svtAv1Available = /\blibsvtav1\b/.test(stdout);
 }
 

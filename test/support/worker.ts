@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import { loadSettings, type Settings, type SettingsOverrides } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/hosts/worker/logger.js';
+import { FFMPEG } from './binaries.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const FIXTURES = resolve(ROOT, '..', 'shared', 'fixtures');
 const CACHE = join(ROOT, '.cache', 'media');
 
 /** Settings for a test: nothing from the real environment leaks in. */
@@ -90,7 +90,7 @@ export async function longVideo(seconds = 60, size = '640x360', gop = 50): Promi
   if (existsSync(path)) return path;
   await mkdir(CACHE, { recursive: true });
   const tmp = `${path}.${process.pid}.tmp.mp4`;
-  await run('ffmpeg', [
+  await run(FFMPEG, [
     '-hide_banner',
     '-loglevel',
     'error',

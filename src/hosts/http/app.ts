@@ -1,15 +1,19 @@
+import AjvCompiler from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifySchemaCompiler } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Storage } from '../../adapters/storage.js';
 import { FrameService } from '../../engine/frames.js';
 import type { Limits } from '../../engine/options.js';
 import type { Worker } from '../worker/worker.js';
 import { bearerAuth } from './auth.js';
+import { Gate } from './bounds.js';
 import type { ApiContext } from './context.js';
 import { dashboard } from './dashboard.js';
 import { errorHandler } from './errors.js';
+import { DATA_CSP } from './content-types.js';
+import { checkOpenBinding, openModeGuard } from './exposure.js';
 import { jobRoutes } from './routes/jobs.js';
 import { videoRoutes } from './routes/videos.js';
 
@@ -23,6 +27,21 @@ export interface ApiDeps {
   storage: ApiContext['storage'] | Storage;
   /** THUMBNAILER_API_TOKEN: when set, every /api route needs `Authorization: Bearer <token>`. */
   apiToken?: string;
+  /**
+   * THUMBNAILER_HOST, where the server listens. Without a token, a host beyond loopback is refused
+   * unless `allowOpen`, and it is the one name besides the loopback ones a `Host` header may carry.
+   */
+  host?: string;
+  /** THUMBNAILER_ALLOW_OPEN / --allow-open: serve the API without a token beyond loopback on purpose. */
+  allowOpen?: boolean;
+  /** Memory the frame service's open indexes may hold (default 256 MiB). */
+  frameCacheBytes?: number;
+  /** Frames made at once; past it 503 with Retry-After (default 4). */
+  maxConcurrentFrames?: number;
+  /** Open job event streams; past it 503 with Retry-After (default 200). */
+  maxEventStreams?: number;
+  /** An event stream ends after this long; the client reconnects with Last-Event-ID (default 5 min). */
+  eventStreamLifetimeMs?: number;
   /** Largest upload accepted by POST /api/videos (413 past it, nothing stored). */
   maxUploadBytes: number;
   /** On-demand frames; one is made (and closed with the app) when absent. */
@@ -57,12 +76,12 @@ export interface AppDeps {
  * /api/openapi.json, optional bearer-token auth on /api, and the dashboard at /.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
+  if (deps.api?.host !== undefined) checkOpenBinding({ ...deps.api, host: deps.api.host });
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: 1024 * 1024,
-    // Unknown fields are refused (400 naming them), not silently dropped.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler());
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
@@ -72,11 +91,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
+    // The dashboard's pages set their own policy; everything else is data, never a document.
+    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', DATA_CSP);
     return payload;
   });
 
   const api = deps.api;
   const closing = new AbortController();
+  // Without a token, only this machine's names, and no page of another origin changing anything.
+  if (api && !api.apiToken) app.addHook('onRequest', openModeGuard({ host: api.host }));
   if (api) {
     void app.register(swagger, {
       openapi: {
@@ -118,7 +141,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   );
 
   if (api) {
-    const frames = api.frames ?? new FrameService({ tempDir: api.tempDir, limits: api.limits });
+    // Never a download or a transcode in a request: videos the index cannot serve are refused.
+    const frames =
+      api.frames ??
+      new FrameService({
+        tempDir: api.tempDir,
+        limits: api.limits,
+        indexOnly: true,
+        maxCacheBytes: api.frameCacheBytes,
+      });
     const ctx: ApiContext = {
       storage: api.storage,
       frames,
@@ -127,6 +158,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       eventsPollMs: api.eventsPollMs,
       onBytesRead: api.onBytesRead,
       closing: closing.signal,
+      frameGate: new Gate(api.maxConcurrentFrames ?? 4, 'frames being made'),
+      streamGate: new Gate(api.maxEventStreams ?? 200, 'open event streams', 5),
+      eventStreamLifetimeMs: api.eventStreamLifetimeMs ?? 5 * 60_000,
     };
     // Every /api route lives in this one scope, and its hook runs on the route the router matched
     // (after percent-decoding), so no spelling of a path can reach an API route without the token.
@@ -145,4 +179,27 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }
 
   return app;
+}
+
+type RouteValidatorCompiler = FastifySchemaCompiler<unknown>;
+
+/**
+ * Fastify's validator compilers, with type coercion for the query string, parameters and headers
+ * (they arrive as text: `?limit=10`) and none for JSON bodies, where `{"video": 42}` is a client's
+ * mistake to report, not a string to invent. Unknown fields are refused (400 naming them), not
+ * silently dropped.
+ */
+function validatorCompiler(): RouteValidatorCompiler {
+  const build = AjvCompiler();
+  const shared = { removeAdditional: false, useDefaults: true } as const;
+  // The pool's compilers take Fastify's route definition (its typings say otherwise).
+  const coercing = build(
+    {},
+    { customOptions: { ...shared, coerceTypes: 'array' } },
+  ) as unknown as RouteValidatorCompiler;
+  const strict = build(
+    {},
+    { customOptions: { ...shared, coerceTypes: false } },
+  ) as unknown as RouteValidatorCompiler;
+  return (route) => (route.httpPart === 'body' ? strict : coercing)(route);
 }

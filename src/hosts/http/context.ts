@@ -1,6 +1,7 @@
 import type { Storage } from '../../adapters/storage.js';
 import type { FrameService } from '../../engine/frames.js';
 import type { Worker } from '../worker/worker.js';
+import type { Gate } from './bounds.js';
 
 /** What the API routes use: the storage adapters, the frame service and, in-process, the worker. */
 export interface ApiContext {
@@ -17,4 +18,10 @@ export interface ApiContext {
   onBytesRead?: (bytes: number) => void;
   /** Aborted when the app closes: ends open event streams. */
   closing: AbortSignal;
+  /** Frames being made at once. */
+  frameGate: Gate;
+  /** Open job event streams. */
+  streamGate: Gate;
+  /** How long one event stream lasts before the client reconnects. */
+  eventStreamLifetimeMs: number;
 }

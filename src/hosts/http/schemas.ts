@@ -51,7 +51,12 @@ export const Job = Type.Object(
 );
 export type JobBody = Static<typeof Job>;
 
-export const JobList = Type.Object({ jobs: Type.Array(Job) });
+export const JobList = Type.Object({
+  jobs: Type.Array(Job, { description: 'One page: table key order across pages, newest first within one' }),
+  next: Type.Optional(
+    Type.String({ description: 'More jobs may follow: GET /api/jobs?next=<this> (same filters)' }),
+  ),
+});
 
 export const JobIdParams = Type.Object({ id: Type.String({ pattern: JOB_ID_PATTERN }) });
 
@@ -66,6 +71,20 @@ export const JobListQuery = Type.Object({
     ]),
   ),
   video: Type.Optional(Type.String({ minLength: 1, maxLength: 960 })),
+  since: Type.Optional(
+    Type.String({
+      pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$',
+      description: 'Only jobs updated at or after this UTC time (ISO 8601, e.g. 2026-01-31T12:00:00.000Z)',
+    }),
+  ),
+  next: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 4096,
+      pattern: '^[A-Za-z0-9_-]+$',
+      description: 'The `next` of the previous page',
+    }),
+  ),
 });
 
 export const NewJob = Type.Object(

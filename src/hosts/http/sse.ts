@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { JobRecord } from '../../adapters/jobs.js';
 import type { Worker } from '../worker/worker.js';
+import { DATA_CSP } from './content-types.js';
 
 export interface JobStreamOptions {
   /** Reads the job's record (the table). */
@@ -13,6 +14,20 @@ export interface JobStreamOptions {
   heartbeatMs?: number;
   /** Ends the stream (app closing). */
   signal?: AbortSignal;
+  /**
+   * The stream ends after this long even if the job has not (default 5 min): the client reconnects
+   * (EventSource does, after `retry`) with Last-Event-ID and gets the current state at once.
+   */
+  lifetimeMs?: number;
+  /** The `Last-Event-ID` header of a reconnection: ids go on counting from it. */
+  lastEventId?: string | string[];
+}
+
+/** The id a reconnected stream counts on from (ids are small positive whole numbers). */
+function resumedSeq(header: string | string[] | undefined): number {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value || !/^\d{1,9}$/.test(value.trim())) return 0;
+  return Number(value.trim());
 }
 
 const terminal = (job: JobRecord) => job.status === 'done' || job.status === 'failed';
@@ -20,7 +35,8 @@ const terminal = (job: JobRecord) => job.status === 'done' || job.status === 'fa
 /**
  * Server-sent events for one job until it ends: `progress` events (every change of status,
  * attempt, phase or progress, never going back within an attempt), then one `done` or `failed`
- * event with the final record, then the stream closes. Event ids count up from 1.
+ * event with the final record, then the stream closes. Event ids count up from 1 (from
+ * Last-Event-ID + 1 on a reconnection). A stream past its lifetime closes without an end event.
  */
 export async function streamJobEvents(
   res: ServerResponse,
@@ -28,7 +44,7 @@ export async function streamJobEvents(
   options: JobStreamOptions,
 ): Promise<void> {
   const pollMs = options.pollMs ?? 500;
-  let seq = 0;
+  let seq = resumedSeq(options.lastEventId);
   let last: JobRecord | undefined;
   let ended = false;
   let kick: (() => void) | undefined;
@@ -39,6 +55,7 @@ export async function streamJobEvents(
     connection: 'keep-alive',
     'x-accel-buffering': 'no',
     'x-content-type-options': 'nosniff',
+    'content-security-policy': DATA_CSP,
   });
   res.write('retry: 3000\n\n');
 
@@ -91,6 +108,8 @@ export async function streamJobEvents(
   }, options.heartbeatMs ?? 15_000);
   res.on('close', end);
   options.signal?.addEventListener('abort', end, { once: true });
+  // A bounded lifetime: no stream holds its place (and a table poll) forever.
+  const lifetime = setTimeout(end, options.lifetimeMs ?? 5 * 60_000);
 
   try {
     emit(first);
@@ -111,6 +130,7 @@ export async function streamJobEvents(
     }
   } finally {
     clearInterval(heartbeat);
+    clearTimeout(lifetime);
     options.worker?.off('progress', onProgress);
     options.worker?.off('completed', onSettled);
     options.worker?.off('failed', onSettled);

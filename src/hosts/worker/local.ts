@@ -35,6 +35,8 @@ export async function runLocalService(
 
   let emulator: Emulator | undefined;
   try {
+    const { checkOpenBinding } = await import('../http/exposure.js');
+    checkOpenBinding(settings);
     if (!settings.storage) {
       const { startEmulator } = await import('../../adapters/emulator.js');
       const location = options.dataDir ?? join(process.cwd(), '.thumbnailer', 'azurite');
@@ -69,6 +71,8 @@ export async function runLocalService(
       api: {
         storage,
         apiToken: settings.apiToken,
+        host: settings.host,
+        allowOpen: settings.allowOpen,
         maxUploadBytes: settings.maxUploadBytes,
         tempDir: settings.worker.tempDir,
         limits: engineLimitsFrom(settings),

@@ -1,6 +1,67 @@
 import type { Command } from 'commander';
 
 /**
+ * `thumbnailer deploy azure`: an ARM template for Azure Container Apps, identity only. Nothing is
+ * applied from here: `--dry-run` prints the template, otherwise the commands that deploy it.
+ */
+function registerAzure(deploy: Command): void {
+  deploy
+    .command('azure')
+    .description(
+      'ARM template for Azure Container Apps: an event-driven job per queued video (azure-queue rule), ' +
+        'storage with data-plane roles, Event Grid from the videos container to the queue, logs; identity only',
+    )
+    .requiredOption(
+      '--name <name>',
+      'prefix of every resource name (2-24 lowercase letters, digits, hyphens)',
+    )
+    .requiredOption(
+      '--image <image>',
+      'container image, e.g. myacr.azurecr.io/video-thumbnailer-worker:1.0.0',
+    )
+    .option('--location <region>', 'Azure region (default: the resource group’s)')
+    .option('--api', 'also the HTTP API and dashboard as a Container App with ingress and a token')
+    .option('--max-executions <n>', 'most job executions at once (default 10)')
+    .option('--polling-interval <seconds>', 'how often the queue length is read (default 15)')
+    .option('--job-timeout <seconds>', 'longest one job may run; bounds the replica timeout (default 3600)')
+    .option('--grace-seconds <seconds>', 'drain budget on SIGTERM (default 120)')
+    .option('--cpu <vcpu>', 'vCPU per execution, memory twice as many GiB: 0.5, 1, 1.5, 2, 3, 4 (default 2)')
+    .option(
+      '--registry-resource-group <name>',
+      'resource group of the Azure Container Registry (default: the deployment’s)',
+    )
+    .option('--queue <name>', 'request queue (default thumbnail-requests)')
+    .option('--events-queue <name>', 'completion events queue (default thumbnail-events)')
+    .option('--video-container <name>', 'source container (default videos)')
+    .option('--thumbnail-container <name>', 'output container (default thumbnails)')
+    .option('--dry-run', 'print the template instead of the commands that deploy it')
+    .action(async (flags: Record<string, unknown>) => {
+      const [{ parseAzureDeployOptions }, { azureCommandLine, buildAzureTemplate, toJson }] =
+        await Promise.all([import('../../../deploy/azure-options.js'), import('../../../deploy/azure.js')]);
+      const { dryRun, ...rest } = flags;
+      const options = parseAzureDeployOptions({ ...rest, api: Boolean(flags.api) } as Parameters<
+        typeof parseAzureDeployOptions
+      >[0]);
+      if (dryRun) {
+        process.stdout.write(toJson(buildAzureTemplate(options)));
+        return;
+      }
+      const file = `${options.name}.azuredeploy.json`;
+      const lines = [
+        `# thumbnailer deploy azure: nothing is applied from here. To deploy (Azure CLI, signed in):`,
+        `${azureCommandLine(options)} > ${file}`,
+        `az deployment group create --resource-group "\${RESOURCE_GROUP:?set RESOURCE_GROUP}" \\`,
+        `  --name ${options.name} --template-file ${file}` +
+          (options.api
+            ? ` \\\n  --parameters apiToken="\${THUMBNAILER_API_TOKEN:?set THUMBNAILER_API_TOKEN}"`
+            : ''),
+        '# See docs/azure.md for sending a video, logs and scaling.',
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}
+
+/**
  * `thumbnailer deploy kubernetes`: the counterpart of `func kubernetes deploy`. Flags become
  * options (validated in src/deploy/options.ts, which names the bad flag), the generator builds
  * typed documents; `--dry-run` prints them as YAML, otherwise they are applied with the user's
@@ -8,6 +69,7 @@ import type { Command } from 'commander';
  */
 export function register(program: Command): void {
   const deploy = program.command('deploy').description('deploy the thumbnailer to a platform');
+  registerAzure(deploy);
   deploy
     .command('kubernetes')
     .description(

@@ -277,13 +277,28 @@ function renderJobs() {
 }
 
 let pollTimer = 0;
+/**
+ * The job list comes in pages (`next`). The first listing reads up to FIRST_PAGES pages; after it,
+ * each tick asks only for jobs updated since the newest seen (a minute earlier, for writers whose
+ * clocks lag), a few pages at most per tick.
+ */
+let listing = { since: '', next: '' };
+let newest = '';
+let firstPages = 0;
+const PAGES_PER_TICK = 5;
+const FIRST_PAGES = 10;
 async function refreshJobs() {
   clearTimeout(pollTimer);
   try {
-    const res = await api('/api/jobs?limit=50');
-    if (res.ok) {
-      const body = /** @type {{ jobs: Job[] }} */ (await res.json());
+    for (let page = 0; page < PAGES_PER_TICK; page++) {
+      let query = 'limit=100';
+      if (listing.since) query += `&since=${encodeURIComponent(listing.since)}`;
+      if (listing.next) query += `&next=${encodeURIComponent(listing.next)}`;
+      const res = await api(`/api/jobs?${query}`);
+      if (!res.ok) break;
+      const body = /** @type {{ jobs: Job[], next?: string }} */ (await res.json());
       for (const job of body.jobs) {
+        if (job.updatedAt > newest) newest = job.updatedAt;
         const known = jobs.get(job.id);
         // An event stream may be ahead of the table: keep the newer of the two.
         if (known && followed.has(job.id) && known.status === job.status && known.progress > job.progress)
@@ -291,6 +306,14 @@ async function refreshJobs() {
         jobs.set(job.id, job);
       }
       renderJobs();
+      const firstListing = !listing.since;
+      if (body.next && (!firstListing || ++firstPages < FIRST_PAGES)) {
+        listing = { since: listing.since, next: body.next };
+        continue;
+      }
+      const since = newest ? new Date(Date.parse(newest) - 60_000).toISOString() : '';
+      listing = { since, next: '' };
+      break;
     }
   } catch {
     // offline for a moment: try again on the next tick

@@ -62,20 +62,14 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async (
     '/api/jobs',
     {
       schema: {
-        summary: 'Jobs, most recently updated first',
+        summary: 'Jobs, one page per call (at most `limit`, filtered by the table service); `next` continues',
         tags: ['jobs'],
         querystring: JobListQuery,
         response: { 200: JobList, 400: ErrorBody, 401: ErrorBody },
       },
     },
-    async (request) => {
-      const { limit, status, video } = request.query;
-      const filtered = Boolean(status || video);
-      let jobs = await storage.jobs.list(filtered ? 5000 : limit);
-      if (status) jobs = jobs.filter((j) => j.status === status);
-      if (video) jobs = jobs.filter((j) => j.video === video);
-      return { jobs: jobs.slice(0, limit) };
-    },
+    // One table request per call, however many jobs the table holds.
+    async (request) => storage.jobs.page(request.query),
   );
 
   app.get(
@@ -108,19 +102,27 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async (
           400: ErrorBody,
           401: ErrorBody,
           404: ErrorBody,
+          503: ErrorBody,
         },
       },
     },
     async (request, reply) => {
-      const first = await storage.jobs.get(request.params.id);
-      if (!first) throw notFound(request.params.id);
-      reply.hijack();
-      await streamJobEvents(reply.raw, first, {
-        get: (id) => storage.jobs.get(id),
-        worker: ctx.worker,
-        pollMs: ctx.eventsPollMs,
-        signal: ctx.closing,
-      });
+      const release = ctx.streamGate.enter(reply);
+      try {
+        const first = await storage.jobs.get(request.params.id);
+        if (!first) throw notFound(request.params.id);
+        reply.hijack();
+        await streamJobEvents(reply.raw, first, {
+          get: (id) => storage.jobs.get(id),
+          worker: ctx.worker,
+          pollMs: ctx.eventsPollMs,
+          signal: ctx.closing,
+          lifetimeMs: ctx.eventStreamLifetimeMs,
+          lastEventId: request.headers['last-event-id'],
+        });
+      } finally {
+        release();
+      }
     },
   );
 };

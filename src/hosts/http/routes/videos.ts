@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, pipeline, type Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ThumbnailerError } from '../../../errors.js';
 import { validateBlobName } from '../../worker/messages.js';
-import { contentTypeFor, queueJob } from '../../worker/submit.js';
+import { queueJob } from '../../worker/submit.js';
+import { clientGone } from '../bounds.js';
+import { servedOutputType, servedVideoType, sniffingStream } from '../content-types.js';
 import type { ApiContext } from '../context.js';
 import { asFieldError } from '../errors.js';
 import { etagMatches, parseRange } from '../range.js';
@@ -29,18 +31,10 @@ function videoName(name: string, field = 'name'): string {
   }
 }
 
-/** Aborted when the client goes away before the response is complete. */
-function clientGone(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
-}
-
 /**
  * Serves a blob with HTTP range support (206, Accept-Ranges, Content-Range, 416), ETag and
  * If-None-Match (304), streamed from one ranged Blob download pinned to the ETag it announced.
+ * `typeOf` maps the stored content type to one of the product's own.
  */
 async function serveBlob(
   ctx: ApiContext,
@@ -49,13 +43,14 @@ async function serveBlob(
   container: string,
   name: string,
   cacheControl: string,
+  typeOf: (stored: string | undefined) => string,
 ): Promise<FastifyReply> {
   const blobs = ctx.storage.blobs;
   const props = await blobs.getProperties(container, name);
   const size = props.size;
   reply
     .header('accept-ranges', 'bytes')
-    .header('content-type', props.contentType || contentTypeFor(name))
+    .header('content-type', typeOf(props.contentType))
     .header('cache-control', cacheControl);
   if (props.etag) reply.header('etag', props.etag);
   if (props.lastModified) reply.header('last-modified', props.lastModified.toUTCString());
@@ -165,18 +160,24 @@ export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async
           controller.abort();
         });
         // Not pipeline(): on overflow the request must stay open to carry the 413 back.
+        // Stored with the type of its bytes, never the one the client declared.
+        const sniffer = sniffingStream();
         const stop = () => {
           if (!controller.signal.aborted) controller.abort();
           counter.destroy();
+          sniffer.destroy();
         };
         body.once('error', stop);
         body.once('aborted', stop);
         body.pipe(counter);
-        const type = request.headers['content-type'];
+        pipeline(counter, sniffer, () => undefined);
         try {
-          await blobs.uploadStream(storage.videoContainer, name, counter, {
+          const contentType = await sniffer.type;
+          // Stopped (over the cap, client gone) before the upload could listen: say so now.
+          if (sniffer.destroyed) throw sniffer.errored ?? new Error('The upload stopped');
+          await blobs.uploadStream(storage.videoContainer, name, sniffer, {
             signal: controller.signal,
-            contentType: type && /^video\//i.test(type) ? type : contentTypeFor(name),
+            contentType,
           });
         } catch (error) {
           // Nothing was committed (the block list is committed last); should a version have
@@ -225,7 +226,15 @@ export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async
       response: RANGED_RESPONSES,
     },
     handler: async (request, reply) =>
-      serveBlob(ctx, request, reply, storage.videoContainer, videoName(request.params.name), 'no-cache'),
+      serveBlob(
+        ctx,
+        request,
+        reply,
+        storage.videoContainer,
+        videoName(request.params.name),
+        'no-cache',
+        servedVideoType,
+      ),
   });
 
   app.route({
@@ -247,6 +256,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async
         storage.thumbnailContainer,
         `${name}/${request.params.file}`,
         'no-cache',
+        () => servedOutputType(request.params.file),
       );
     },
   });
@@ -268,6 +278,7 @@ export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async
             401: ErrorBody,
             404: ErrorBody,
             422: ErrorBody,
+            503: ErrorBody,
           },
         },
       },
@@ -286,18 +297,32 @@ export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async
           .header('vary', 'authorization');
         if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
         const key = `${name}\n${props.etag}`;
+        // Shed load past the bound (503, Retry-After) rather than queue sockets and decoders.
+        const release = ctx.frameGate.enter(reply);
         let frame;
         try {
           frame = await ctx.frames.frame(
             key,
             () => blobs.openVideo(storage.videoContainer, name, { onBytesRead: ctx.onBytesRead }),
+            // A client that goes away stops the index read and ffmpeg.
             { time, width, mode, format, signal: clientGone(reply) },
           );
         } catch (error) {
           if (ThumbnailerError.is(error) && error.code === 'E_OPTION_INVALID') {
             asFieldError(error, (e) => (/^width/.test(e.message) ? 'width' : 'time'));
           }
+          if (ThumbnailerError.is(error) && error.code === 'E_FRAME_UNAVAILABLE') {
+            const outputs = `/api/videos/${encodeURIComponent(name)}/outputs/`;
+            throw new ThumbnailerError(
+              'E_FRAME_UNAVAILABLE',
+              `${error.message} Its job's outputs have its frames: ${outputs}poster.jpg, ${outputs}strip.jpg ` +
+                `and the storyboard (${outputs}storyboard.vtt).`,
+              { cause: error },
+            );
+          }
           throw error;
+        } finally {
+          release();
         }
         return reply
           .header('content-type', frame.contentType)
