@@ -13,6 +13,7 @@ import { createStorage } from '../src/adapters/storage.js';
 import { DEFAULT_LIMITS, type Limits } from '../src/engine/options.js';
 import { generate } from '../src/engine/generate.js';
 import { invocationDeps, type FunctionsRuntime } from '../src/hosts/functions/runtime.js';
+import type { JobDeps } from '../src/hosts/worker/job.js';
 import { createWorkerRuntime } from '../src/hosts/worker/runtime.js';
 import { engineLimitsFrom } from '../src/limits.js';
 import { media } from './support/media.js';
@@ -88,20 +89,32 @@ describe('limit settings reach the engine in the worker and the Functions host',
     }
   }
 
-  test('the job settings of the handler are the same in both hosts', async () => {
-    const env = {
-      THUMBNAILER_VISIBILITY_TIMEOUT: '600',
-      THUMBNAILER_RETRY_BASE_MS: '100',
-      THUMBNAILER_RETRY_MAX_MS: '900000',
-      THUMBNAILER_TEMP_DIR: '/var/tmp',
-    };
-    const { worker, functions } = await hostLimits(env);
-    for (const deps of [worker, functions]) {
-      assert.equal(deps.claimTtlMs, 600_000);
-      assert.equal(deps.retryBaseMs, 100);
-      assert.equal(deps.retryMaxMs, 900_000);
-      assert.equal(deps.tempDir, '/var/tmp');
-    }
+  /** The job handler's own settings: the same in both hosts, below and above their defaults. */
+  const HANDLER_SETTINGS = [
+    { env: 'THUMBNAILER_VISIBILITY_TIMEOUT', values: [10, 600], get: (d: JobDeps) => d.claimTtlMs / 1000 },
+    { env: 'THUMBNAILER_RETRY_BASE_MS', values: [100, 10_000], get: (d: JobDeps) => d.retryBaseMs },
+    { env: 'THUMBNAILER_RETRY_MAX_MS', values: [1000, 3_600_000], get: (d: JobDeps) => d.retryMaxMs },
+  ];
+  for (const s of HANDLER_SETTINGS) {
+    test(`${s.env} below and above its default reaches the handler in both hosts`, async () => {
+      for (const value of s.values) {
+        const { worker, functions } = await hostLimits({ [s.env]: String(value) });
+        assert.equal(s.get(worker), value, 'worker');
+        assert.equal(s.get(functions), value, 'Functions host');
+      }
+    });
+  }
+
+  test('THUMBNAILER_MAX_DELIVERIES is the worker’s; the Functions host follows host.json', async () => {
+    const { worker, functions } = await hostLimits({ THUMBNAILER_MAX_DELIVERIES: '9' });
+    assert.equal(worker.maxDeliveries, 9);
+    assert.equal(functions.maxDeliveries, 5, 'maxDequeueCount of host.json');
+  });
+
+  test('THUMBNAILER_TEMP_DIR reaches the handler in both hosts', async () => {
+    const { worker, functions } = await hostLimits({ THUMBNAILER_TEMP_DIR: '/var/tmp' });
+    assert.equal(worker.tempDir, '/var/tmp');
+    assert.equal(functions.tempDir, '/var/tmp');
   });
 
   test('one derivation: what `generate` gets is engineLimitsFrom(settings)', () => {
