@@ -63,6 +63,14 @@ export interface WorkerSettings {
   ffmpegTimeoutMs?: number;
   /** An ffmpeg run silent for this long is killed (`limits.ffmpegStallTimeoutMs`); engine default when unset. */
   ffmpegStallTimeoutMs?: number;
+  /** Largest input accepted, in bytes (`limits.maxInputBytes`); engine default when unset. */
+  maxInputBytes?: number;
+  /** Longest video accepted, in seconds (`limits.maxDurationSeconds`); engine default when unset. */
+  maxDurationSeconds?: number;
+  /** Largest picture accepted, width x height (`limits.maxPixels`); engine default when unset. */
+  maxPixels?: number;
+  /** Temporary disk one job may use, in bytes (`limits.maxTempBytes`); engine default when unset. */
+  maxTempBytes?: number;
   /** Parent of each job's temporary folder. */
   tempDir: string;
 }
@@ -174,6 +182,10 @@ const schema = z.object({
   THUMBNAILER_WEBHOOK_ATTEMPTS: intFromEnv(1, 10).default(5),
   THUMBNAILER_WEBHOOK_TIMEOUT_MS: intFromEnv(100, 120_000).default(10_000),
   THUMBNAILER_WEBHOOK_RETRY_BASE_MS: intFromEnv(0, 60_000).default(1000),
+  THUMBNAILER_MAX_INPUT_BYTES: intFromEnv(1, Number.MAX_SAFE_INTEGER).optional(),
+  THUMBNAILER_MAX_DURATION_SECONDS: intFromEnv(1, 30 * 24 * 3600).optional(),
+  THUMBNAILER_MAX_PIXELS: intFromEnv(1, 2 ** 31 - 1).optional(),
+  THUMBNAILER_MAX_TEMP_BYTES: intFromEnv(1, Number.MAX_SAFE_INTEGER).optional(),
 });
 
 /** Hosts a webhook may reach over plain http: this machine only. */
@@ -325,6 +337,10 @@ export function loadSettings(
     tempDir: w.tempDir ?? e.THUMBNAILER_TEMP_DIR ?? tmpdir(),
     ffmpegTimeoutMs: w.ffmpegTimeoutMs ?? e.THUMBNAILER_FFMPEG_TIMEOUT_MS,
     ffmpegStallTimeoutMs: w.ffmpegStallTimeoutMs ?? e.THUMBNAILER_FFMPEG_STALL_MS,
+    maxInputBytes: w.maxInputBytes ?? e.THUMBNAILER_MAX_INPUT_BYTES,
+    maxDurationSeconds: w.maxDurationSeconds ?? e.THUMBNAILER_MAX_DURATION_SECONDS,
+    maxPixels: w.maxPixels ?? e.THUMBNAILER_MAX_PIXELS,
+    maxTempBytes: w.maxTempBytes ?? e.THUMBNAILER_MAX_TEMP_BYTES,
   };
 
   return {

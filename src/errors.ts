@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'E_NOT_FOUND'
   | 'E_UNAUTHORIZED'
   | 'E_RANGE_NOT_SATISFIABLE'
+  | 'E_TEMP_DISK_FULL'
   | 'E_FRAME_UNAVAILABLE'
   | 'E_OVERLOADED'
   | 'E_INTERNAL';
@@ -70,6 +71,7 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   E_NOT_FOUND: { status: 404, permanent: true },
   E_UNAUTHORIZED: { status: 401, permanent: true },
   E_RANGE_NOT_SATISFIABLE: { status: 416, permanent: true },
+  E_TEMP_DISK_FULL: { status: 507, permanent: false },
   // Frames on demand read only through the container index; other videos have their job's outputs.
   E_FRAME_UNAVAILABLE: { status: 422, permanent: true },
   // A bounded resource is full (frames being made, event streams): shed with 503 and Retry-After.
@@ -118,16 +120,18 @@ export function asThumbnailerError(error: unknown, fallback: ErrorCode = 'E_INTE
  * connection-string secrets. Applied to every ThumbnailerError message and to ffmpeg's stderr.
  */
 export function redactSecrets(text: string): string {
-  return text
-    .replace(
-      /([?&](?:sig|se|sv|sp|sr|st|spr|skoid|sktid|skt|ske|sks|skv|saoid|suoid|scid)=)[^&\s"']*/gi,
-      '$1REDACTED',
-    )
-    .replace(/(AccountKey=)[^;\s"']*/gi, '$1REDACTED')
-    .replace(/(SharedAccessSignature=)[^;\s"']*/gi, '$1REDACTED')
-    .replace(/(Authorization:\s*(?:Bearer|SharedKey)\s+)\S+/gi, '$1REDACTED')
-    // A Standard Webhooks secret (THUMBNAILER_WEBHOOK_SECRET), should one ever be quoted.
-    .replace(/whsec_[A-Za-z0-9+/=]+/g, 'whsec_REDACTED');
+  return (
+    text
+      .replace(
+        /([?&](?:sig|se|sv|sp|sr|st|spr|skoid|sktid|skt|ske|sks|skv|saoid|suoid|scid)=)[^&\s"']*/gi,
+        '$1REDACTED',
+      )
+      .replace(/(AccountKey=)[^;\s"']*/gi, '$1REDACTED')
+      .replace(/(SharedAccessSignature=)[^;\s"']*/gi, '$1REDACTED')
+      .replace(/(Authorization:\s*(?:Bearer|SharedKey)\s+)\S+/gi, '$1REDACTED')
+      // A Standard Webhooks secret (THUMBNAILER_WEBHOOK_SECRET), should one ever be quoted.
+      .replace(/whsec_[A-Za-z0-9+/=]+/g, 'whsec_REDACTED')
+  );
 }
 
 /** The one error body of every API host: `{ error: { code, message, field? } }`. */

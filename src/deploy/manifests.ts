@@ -105,10 +105,15 @@ function mebibytes(mib: number): string {
   return mib % 1024 === 0 ? `${mib / 1024}Gi` : `${mib}Mi`;
 }
 
+/** Temporary disk of the pod beyond the jobs' own: on-demand frames' samples, the runtime's files. */
+const TMP_HEADROOM_MIB = 1024;
+
 /**
  * Sized for ffmpeg, per job slot: half a CPU and 256 MiB requested, one CPU and 512 MiB allowed
- * (the worker aims under 300 MB a job; ffmpeg decodes a 4K frame in well under the rest), and
- * 1 GiB of temporary disk. Never below two slots, so a single job still has headroom.
+ * (the worker aims under 300 MB a job; ffmpeg decodes a 4K frame in well under the rest). Never
+ * below two slots, so a single job still has headroom. The emptyDir holds every slot's temporary
+ * disk limit (THUMBNAILER_MAX_TEMP_BYTES, which the engine checks before a remux or transcode
+ * starts), so jobs are refused with a clear error rather than the pod evicted for exceeding it.
  */
 export function sizing(o: DeployOptions) {
   const slots = Math.max(2, o.queueLength);
@@ -117,7 +122,8 @@ export function sizing(o: DeployOptions) {
       requests: { cpu: cpu(500 * slots), memory: mebibytes(256 * slots) },
       limits: { cpu: cpu(1000 * slots), memory: mebibytes(512 * slots) },
     },
-    tmpSizeLimit: mebibytes(1024 * slots),
+    maxTempBytes: o.tempDiskGib * 1024 ** 3,
+    tmpSizeLimit: mebibytes(1024 * o.tempDiskGib * slots + TMP_HEADROOM_MIB),
   };
 }
 
@@ -142,6 +148,7 @@ function environment(o: DeployOptions): EnvVar[] {
     { name: 'THUMBNAILCONTAINER', value: o.thumbnailContainer },
     { name: 'THUMBNAIL_QUEUE', value: o.queue },
     { name: 'THUMBNAILER_JOB_TIMEOUT_MS', value: String(o.jobTimeout * 1000) },
+    { name: 'THUMBNAILER_MAX_TEMP_BYTES', value: String(sizing(o).maxTempBytes) },
     // Temporary files only on the size-limited emptyDir; the root filesystem is read-only.
     { name: 'TMPDIR', value: '/tmp' },
   ];

@@ -56,6 +56,7 @@ const schema = z
     cooldownPeriod: int(30, 86_400).default(300),
     graceSeconds: int(10, 3600).default(120),
     jobTimeout: int(60, 86_400).default(3600),
+    tempDiskGib: int(1, 1024).default(4),
     identity: z.enum(IDENTITIES, { message: 'must be secret or workload' }).default('secret'),
     storageAccount: z
       .string()

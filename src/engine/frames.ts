@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ThumbnailerError } from '../errors.js';
 import { frameToStdoutArgs } from './compose.js';
 import { runFfmpeg } from './exec.js';
+import { makeTempFolder } from './temp.js';
+import { assertUsableFacts } from './verdicts.js';
 import { DEFAULT_LIMITS, type Limits } from './options.js';
 import { fitSize } from './plan.js';
 import { openByteSource, type ByteSource } from './source.js';
@@ -211,12 +213,18 @@ export class FrameService {
   }
 
   private async openEntry(source: () => Promise<VideoSource>, signal: AbortSignal): Promise<OpenEntry> {
-    const work = await mkdtemp(join(this.options.tempDir ?? tmpdir(), 'thumbnailer-frames-'));
+    const work = await makeTempFolder(this.options.tempDir ?? tmpdir(), 'frames');
     try {
       const limits = { ...DEFAULT_LIMITS, ...this.options.limits };
       const bytes = await openByteSource(abortable(await source(), signal), signal);
       try {
         const video = await openVideo(bytes, { work, limits, signal, indexOnly: this.options.indexOnly });
+        try {
+          assertUsableFacts(video.facts);
+        } catch (error) {
+          await video.dispose();
+          throw error;
+        }
         const openBytes = bytes.bytesRead();
         return { video, bytes, work, lastUsed: Date.now(), openBytes, busy: 0, queue: Promise.resolve() };
       } catch (error) {

@@ -1,16 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readdir,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ThumbnailerError } from '../errors.js';
@@ -44,6 +33,8 @@ import {
   type Limits,
   type OutputKind,
 } from './options.js';
+import { makeTempFolder } from './temp.js';
+import { assertUsableFacts, missingDecoder } from './verdicts.js';
 import {
   animatedClipTimes,
   fitSize,
@@ -76,7 +67,7 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
   const jobTimeout = AbortSignal.timeout(limits.jobTimeoutMs);
   const signal = request.signal ? AbortSignal.any([request.signal, jobTimeout]) : jobTimeout;
   const timings: Record<string, number> = {};
-  const work = await mkdtemp(join(request.tempDir ?? tmpdir(), 'thumbnailer-'));
+  const work = await makeTempFolder(request.tempDir ?? tmpdir(), 'engine');
   const staging = join(work, 'out');
   await mkdir(staging);
 
@@ -104,6 +95,7 @@ export async function generate(request: GenerateRequest): Promise<Manifest> {
     const source = bytes;
     video = await timed('probe', () => openVideo(source, { work, limits, signal }));
     const facts = video.facts;
+    assertUsableFacts(facts);
     checkLimits(facts, limits);
     report('probe', 1);
 
@@ -190,6 +182,8 @@ function checkLimits(facts: InputFacts, limits: Limits): void {
 /** A decoder that exits with an error on our own selection file means the video's data is bad. */
 function classifyDecodeError(error: unknown): unknown {
   if (!ThumbnailerError.is(error) || error.code !== 'E_FFMPEG_FAILED') return error;
+  const refused = missingDecoder(error);
+  if (refused) return refused;
   const tail = 'stderrTail' in error ? String(error.stderrTail) : '';
   if (
     /Invalid data|corrupt|error while decoding|non-existing PPS|decode_slice|Invalid NAL|no frame|missing picture|Could not find ref/i.test(

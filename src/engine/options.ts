@@ -101,6 +101,8 @@ export interface Limits {
   maxIndexBytes: number;
   /** Largest single sample (coded frame), checked on the index's size before the sample is read. */
   maxSampleBytes: number;
+  /** Temporary disk one job may use (the remux and transcode routes; see disk.ts). */
+  maxTempBytes: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -114,4 +116,6 @@ export const DEFAULT_LIMITS: Limits = {
   maxIndexBytes: 64 * 1024 * 1024,
   // An 8K intra frame at high quality is a few MB; 32 MB leaves room and bounds memory.
   maxSampleBytes: 32 * 1024 * 1024,
+  // Unbounded but by the free space of the temporary folder, checked before the route starts.
+  maxTempBytes: Number.MAX_SAFE_INTEGER,
 };

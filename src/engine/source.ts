@@ -121,12 +121,27 @@ async function rangedFromUrl(
         `Reading ${display} failed with HTTP ${response.status}`,
       );
     }
-    if (response.status === 200 && start > 0) {
-      await response.body?.cancel();
-      throw new ThumbnailerError('E_URL_REFUSED', `${display} does not support range requests`);
+    const wanted = end - start;
+    if (response.status === 206) {
+      const from = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1];
+      if (from !== undefined && Number(from) !== start) {
+        await response.body?.cancel();
+        throw new ThumbnailerError(
+          'E_URL_REFUSED',
+          `${display} answered a range request with other bytes (from ${from}, not ${start})`,
+        );
+      }
     }
-    const buffer = new Uint8Array(await response.arrayBuffer());
-    return { response, data: buffer.subarray(0, end - start) };
+    // A server that ignores Range answers 200 with the whole body: never read more than was asked
+    // for (plus one byte, to tell "that was all of it" from "there is more").
+    const { data, more } = await readAtMost(response, response.status === 200 ? wanted + 1 : wanted);
+    if (response.status === 200 && (start > 0 || more)) {
+      throw new ThumbnailerError(
+        'E_URL_REFUSED',
+        `${display} does not support range requests (it sent the whole file for a range): serve it from a server that honours Range, or from the storage account`,
+      );
+    }
+    return { response, data: data.subarray(0, wanted) };
   };
   const { response, data } = await fetchRange(0, 1);
   const total = /\/(\d+)$/.exec(response.headers.get('content-range') ?? '')?.[1];
@@ -138,6 +153,38 @@ async function rangedFromUrl(
     etag: response.headers.get('etag') ?? undefined,
     read: async (start, end, options) => (await fetchRange(start, end, options?.signal)).data,
   };
+}
+
+/**
+ * Reads a response body up to `max` bytes, then stops the transfer: a server sending more than
+ * asked (or a body without end) costs at most `max` bytes of memory. `more` says the body went on.
+ */
+async function readAtMost(response: Response, max: number): Promise<{ data: Uint8Array; more: boolean }> {
+  const data = new Uint8Array(max);
+  let filled = 0;
+  let more = false;
+  const reader = response.body?.getReader();
+  if (!reader) return { data: data.subarray(0, 0), more };
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const room = max - filled;
+      data.set(value.subarray(0, room), filled);
+      filled += Math.min(room, value.byteLength);
+      if (value.byteLength > room) {
+        more = true;
+        break;
+      }
+      if (filled === max) {
+        more = !(await reader.read()).done;
+        break;
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return { data: data.subarray(0, filled), more };
 }
 
 /** Copies the source to a local file in bounded chunks (for containers that cannot be read in place). */

@@ -18,7 +18,9 @@ import {
 import { checkMp4IndexSize } from './index-caps.js';
 import { FrameIndex } from './selection.js';
 import { SNIFF_BYTES, sniffContainer, type Container } from './sniff.js';
+import { checkTempDisk, tempBytesNeeded, type ProxyRoute } from './disk.js';
 import { downloadTo, type ByteSource } from './source.js';
+import { missingDecoder } from './verdicts.js';
 import type { InputFacts, Manifest } from './types.js';
 
 /** Containers the index route reads in place; nothing else is ever handed to the demuxer. */
@@ -177,12 +179,29 @@ async function openIndexed(
   }
 }
 
+/** Temporary disk for the rest of the proxy route (the input copy, when made, is already on disk). */
+function checkProxyDisk(
+  bytes: ByteSource,
+  route: ProxyRoute,
+  copied: boolean,
+  context: OpenContext,
+): Promise<void> {
+  const local = Boolean(bytes.localPath);
+  const needed = tempBytesNeeded(bytes.size, route, local);
+  // Once the copy exists, it counts against the limit but no longer against the free space.
+  const stillToWrite = copied && !local ? needed - bytes.size : needed;
+  return checkTempDisk(context.work, needed, context.limits.maxTempBytes, route, stillToWrite);
+}
+
 async function openThroughProxy(
   bytes: ByteSource,
   container: Container,
   context: OpenContext,
 ): Promise<OpenVideo> {
   let localPath = bytes.localPath;
+  // The route is known only after a probe of the copy: before making it, check for the lighter
+  // route (a remux); once the codec is known, for the route taken.
+  if (!localPath) await checkProxyDisk(bytes, 'remux', false, context);
   if (!localPath) {
     localPath = join(context.work, 'input');
     await downloadTo(bytes, localPath, context.limits.maxInputBytes, context.signal);
@@ -207,6 +226,7 @@ async function openThroughProxy(
     );
   }
   const copyable = COPYABLE_FFMPEG_CODECS.has(facts.codec);
+  await checkProxyDisk(bytes, copyable ? 'remux' : 'transcode', true, context);
   const proxyPath = join(context.work, 'proxy.mkv');
   const args = copyable
     ? remuxArgs(localPath, container.demuxer, proxyPath, context.limits)
@@ -216,6 +236,8 @@ async function openThroughProxy(
     timeoutMs: context.limits.ffmpegTimeoutMs,
     stallTimeoutMs: context.limits.ffmpegStallTimeoutMs,
   }).catch((error: unknown) => {
+    const refused = missingDecoder(error);
+    if (refused) throw refused;
     if (ThumbnailerError.is(error) && error.code === 'E_FFMPEG_FAILED') {
       throw new ThumbnailerError('E_CORRUPT_VIDEO', `The video cannot be read: ${failureReason(error)}`, {
         cause: error,

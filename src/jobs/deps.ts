@@ -3,6 +3,7 @@ import type { Storage } from '../adapters/storage.js';
 import type { Limits } from '../engine/options.js';
 import type { GenerateRequest, Manifest } from '../engine/types.js';
 import type { Logger } from '../logger.js';
+import { engineLimitsFrom } from '../limits.js';
 import type { JobDeps } from './types.js';
 
 /** The job handler's dependencies from settings: shared by the Worker and the Functions host. */
@@ -11,6 +12,7 @@ export function jobDepsFrom(
   storage: Storage,
   logger: Logger,
   generate: (request: GenerateRequest) => Promise<Manifest>,
+  /** Overrides of the limits the settings give (tests). */
   limits?: Partial<Limits>,
 ): JobDeps {
   return {
@@ -23,19 +25,11 @@ export function jobDepsFrom(
     logger,
     tempDir: settings.worker.tempDir,
     defaultOptions: settings.layout ? { layout: settings.layout } : undefined,
-    limits,
+    // Every host derives the engine's limits from the settings the same way.
+    limits: { ...engineLimitsFrom(settings), ...limits },
     claimTtlMs: settings.worker.visibilityTimeoutSeconds * 1000,
     maxDeliveries: settings.worker.maxDeliveries,
     retryBaseMs: settings.worker.retryBaseMs,
     retryMaxMs: settings.worker.retryMaxMs,
   };
-}
-
-/** The engine limits the settings override (THUMBNAILER_FFMPEG_TIMEOUT_MS, THUMBNAILER_FFMPEG_STALL_MS). */
-export function limitsFrom(settings: Settings): Partial<Limits> | undefined {
-  const limits: Partial<Limits> = {};
-  if (settings.worker.ffmpegTimeoutMs !== undefined) limits.ffmpegTimeoutMs = settings.worker.ffmpegTimeoutMs;
-  if (settings.worker.ffmpegStallTimeoutMs !== undefined)
-    limits.ffmpegStallTimeoutMs = settings.worker.ffmpegStallTimeoutMs;
-  return Object.keys(limits).length > 0 ? limits : undefined;
 }

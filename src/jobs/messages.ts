@@ -38,6 +38,8 @@ const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 // C0 and C1 controls, DEL, and the Unicode line/paragraph separators.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// With the u flag a surrogate pair is one code point, so only unpaired halves match.
+const LONE_SURROGATE = /\p{Cs}/u;
 
 const invalid = (message: string, field?: string) =>
   new ThumbnailerError('E_MESSAGE_INVALID', message, { field });
@@ -65,6 +67,9 @@ export function validateBlobName(name: string): string {
   if (name.length > MAX_VIDEO_NAME)
     throw invalid(`The video name is longer than ${MAX_VIDEO_NAME} characters`);
   if (CONTROL.test(name)) throw invalid('The video name contains a control character');
+  // A lone UTF-16 surrogate (from a JSON "\ud800" escape) is no text: no URL or blob can carry it.
+  if (LONE_SURROGATE.test(name))
+    throw invalid('The video name contains a lone surrogate (not valid Unicode)');
   if (name.includes('\\')) throw invalid(`The video name ${quote(name)} contains a backslash`);
   if (name.startsWith('/')) throw invalid(`The video name ${quote(name)} starts with "/"`);
   if (name.endsWith('/')) throw invalid(`The video name ${quote(name)} ends with "/"`);

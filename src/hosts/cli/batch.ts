@@ -1,7 +1,7 @@
 import { readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import type { GenerateOptions } from '../../engine/options.js';
+import type { GenerateOptions, Limits } from '../../engine/options.js';
 import type { GenerateRequest, Manifest, Progress } from '../../engine/types.js';
 import { ThumbnailerError, asThumbnailerError } from '../../errors.js';
 
@@ -200,6 +200,10 @@ async function stampManifest(outDir: string, manifest: Manifest, stamp: SourceSt
 
 export interface BatchOptions {
   options: GenerateOptions;
+  /** Engine limits from the settings (THUMBNAILER_JOB_TIMEOUT_MS, THUMBNAILER_MAX_INPUT_BYTES...). */
+  limits?: Partial<Limits>;
+  /** Where each video's temporary folder goes (THUMBNAILER_TEMP_DIR). */
+  tempDir?: string;
   concurrency: number;
   signal: AbortSignal;
   generate: (request: GenerateRequest) => Promise<Manifest>;
@@ -231,6 +235,8 @@ export async function runBatch(items: BatchItem[], batch: BatchOptions): Promise
         source: item.source,
         outDir: item.outDir,
         options: batch.options,
+        limits: batch.limits,
+        tempDir: batch.tempDir,
         signal: batch.signal,
         onProgress: (p: Progress) => {
           fractions[index] = p.fraction;

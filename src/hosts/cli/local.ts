@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Settings } from '../../config.js';
 import { DEFAULT_EMULATOR_PORTS } from '../../config.js';
 import type { Emulator } from '../../adapters/emulator.js';
+import { engineLimitsFrom } from '../../limits.js';
 import { createLogger } from '../../logger.js';
 import { createMetrics } from '../worker/metrics.js';
 import { createRuntimeWithRetry, logWorkerEvents } from '../worker/process.js';
@@ -74,6 +75,7 @@ async function serveApi(settings: Settings, runtime: WorkerRuntime) {
       allowOpen: settings.allowOpen,
       maxUploadBytes: settings.maxUploadBytes,
       tempDir: settings.worker.tempDir,
+      limits: engineLimitsFrom(settings),
       worker,
       onBytesRead: (n) => metrics.bytesRead.inc(n),
     },

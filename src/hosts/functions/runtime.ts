@@ -8,6 +8,7 @@ import { jobDepsFrom } from '../../jobs/deps.js';
 import type { JobDeps } from '../../jobs/types.js';
 import { createLogger, type Logger } from '../../logger.js';
 import { completionEventsFrom, type CompletionEvents } from '../../jobs/events/publisher.js';
+import { sweepStaleTempFolders } from '../../engine/temp.js';
 import { readHostConfig, type HostQueueConfig } from './host-config.js';
 
 /**
@@ -51,6 +52,11 @@ async function create(): Promise<FunctionsRuntime> {
     import('../../engine/generate.js'),
   ]);
   const events = completionEventsFrom(settings, storage);
+  // Temporary folders of a worker process that was killed (the host recycles processes): before
+  // this process makes any of its own.
+  const swept = await sweepStaleTempFolders(settings.worker.tempDir);
+  if (swept.length > 0)
+    logger.info({ folders: swept.length }, 'removed temporary folders left by a stopped process');
   return { settings, storage, host: readHostConfig(), generate, logger, events };
 }
 

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { Storage } from '../../adapters/storage.js';
 import { FrameService } from '../../engine/frames.js';
 import type { JobEventSource } from '../../jobs/types.js';
+import type { Limits } from '../../engine/options.js';
 import { bearerAuth } from './auth.js';
 import { Gate } from './bounds.js';
 import type { ApiContext } from './context.js';
@@ -47,6 +48,8 @@ export interface ApiDeps {
   frames?: FrameService;
   /** Temporary folder of the frame service made here. */
   tempDir?: string;
+  /** Engine limits of the frame service made here (from the settings, as for jobs). */
+  limits?: Partial<Limits>;
   /** An in-process worker: job event streams get its progress between table writes. */
   worker?: JobEventSource;
   /** Table poll interval of job event streams (default 500 ms). */
@@ -141,7 +144,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // Never a download or a transcode in a request: videos the index cannot serve are refused.
     const frames =
       api.frames ??
-      new FrameService({ tempDir: api.tempDir, indexOnly: true, maxCacheBytes: api.frameCacheBytes });
+      new FrameService({
+        tempDir: api.tempDir,
+        limits: api.limits,
+        indexOnly: true,
+        maxCacheBytes: api.frameCacheBytes,
+      });
     const ctx: ApiContext = {
       storage: api.storage,
       frames,

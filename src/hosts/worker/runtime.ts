@@ -4,7 +4,7 @@ import { createStorage } from '../../adapters/storage.js';
 import type { GenerateRequest, Manifest } from '../../engine/types.js';
 import type { Limits } from '../../engine/options.js';
 import { completionEventsFrom } from '../../jobs/events/publisher.js';
-import { jobDepsFrom, limitsFrom } from '../../jobs/deps.js';
+import { jobDepsFrom } from '../../jobs/deps.js';
 import { sweepStaleJobFolders } from '../../jobs/temp.js';
 import type { JobDeps } from '../../jobs/types.js';
 import type { Logger } from '../../logger.js';
@@ -35,13 +35,7 @@ export async function createWorkerRuntime(
   const storage = options.storage ?? (await createStorage(settings));
   if (options.ensure !== false) await storage.ensure();
   const generate = options.generate ?? (await import('../../engine/generate.js')).generate;
-  const jobDeps = jobDepsFrom(
-    settings,
-    storage,
-    options.logger,
-    generate,
-    options.limits ?? limitsFrom(settings),
-  );
+  const jobDeps = jobDepsFrom(settings, storage, options.logger, generate, options.limits);
   jobDeps.events = completionEventsFrom(settings, storage);
   // Job folders of a worker that was killed before it could clean up (same TMPDIR after a restart).
   const swept = await sweepStaleJobFolders(settings.worker.tempDir);

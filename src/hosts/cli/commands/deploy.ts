@@ -101,6 +101,10 @@ export function register(program: Command): void {
     .option('--grace-seconds <seconds>', 'drain budget on SIGTERM, SIGKILL 30 s later (default 120)')
     .option('--job-timeout <seconds>', 'longest one job may run; bounds a ScaledJob too (default 3600)')
     .option(
+      '--temp-disk-gib <n>',
+      'temporary disk one job may use (remux/transcode routes); the emptyDir holds it for every job slot (default 4)',
+    )
+    .option(
       '--identity <kind>',
       'secret (connection string in a Secret, the default) or workload (Azure workload identity)',
     )

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { addGenerateOptions, collectGenerateOptions } from '../options.js';
-import { positiveInt } from './shared.js';
+import { positiveInt, settingsFromFlags } from './shared.js';
 
 export function register(program: Command): void {
   addGenerateOptions(
@@ -25,6 +25,9 @@ export function register(program: Command): void {
     .action(async (inputs: string[], flags: Record<string, unknown>) => {
       const { parseGenerateOptions } = await import('../../../engine/options.js');
       const options = parseGenerateOptions(collectGenerateOptions(flags));
+      // The limit settings (THUMBNAILER_JOB_TIMEOUT_MS, THUMBNAILER_MAX_INPUT_BYTES...) hold here too.
+      const settings = await settingsFromFlags({});
+      const { engineLimitsFrom } = await import('../../../limits.js');
       const batch = await import('../batch.js');
       // The engine loads only when a video needs making: a run where all is current stays quick.
       const generate = async (request: import('../../../engine/types.js').GenerateRequest) =>
@@ -46,6 +49,8 @@ export function register(program: Command): void {
         results = await batch.runBatch(items, {
           options,
           concurrency: single ? 1 : ((flags.concurrency as number | undefined) ?? 2),
+          limits: engineLimitsFrom(settings),
+          tempDir: settings.worker.tempDir,
           signal: controller.signal,
           generate,
           onProgress: (fraction, finished, total) =>
