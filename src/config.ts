@@ -2,7 +2,7 @@ import { tmpdir } from 'node:os';
 import { z } from 'zod';
 
 /**
- * Settings of PRODUCT.md section 2 (and the worker's tuning knobs), read from the environment and
+ * Settings of docs/contract.md section 2 (and the worker's tuning knobs), read from the environment and
  * overridden by CLI flags. Imports nothing else from src: hosts and adapters import this.
  */
 
@@ -75,7 +75,7 @@ export interface WorkerSettings {
   tempDir: string;
 }
 
-/** Where completion events go (PRODUCT.md section 10); each channel is on when configured. */
+/** Where completion events go (docs/contract.md section 10); each channel is on when configured. */
 export interface EventSettings {
   /** THUMBNAILER_EVENTS_QUEUE: a storage queue in the same account, created when missing. */
   queueName?: string;

@@ -13,7 +13,7 @@ import { FFMPEG } from './support/binaries.js';
 const run = promisify(execFile);
 
 /**
- * Memory bounded by design (PRODUCT.md section 8): the container index and each sample have size
+ * Memory bounded by design (docs/contract.md section 8): the container index and each sample have size
  * caps checked on their declared sizes, before anything is read or allocated. Sources here are
  * ranged (like a blob) and record the largest read asked of them: that is what would be allocated.
  */

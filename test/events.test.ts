@@ -21,7 +21,7 @@ import { media } from './support/media.js';
 import { memoryLogger, testSettings, waitFor } from './support/worker.js';
 
 /**
- * Completion events (PRODUCT.md section 10) from the real worker, engine and Azurite, to a real
+ * Completion events (docs/contract.md section 10) from the real worker, engine and Azurite, to a real
  * HTTP receiver on 127.0.0.1, checked with the packages a receiver would use.
  */
 

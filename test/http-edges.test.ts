@@ -18,7 +18,7 @@ import { readEvents, startApiService, type ApiService } from './support/http.js'
 import { ROOT } from './support/worker.js';
 
 /**
- * The edges of the HTTP API (issue 12, PRODUCT.md section 8): the open local mode, strict JSON
+ * The edges of the HTTP API (issue 12, docs/contract.md section 8): the open local mode, strict JSON
  * bodies, served content types, and every resource a request can hold bounded.
  */
 

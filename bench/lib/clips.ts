@@ -8,7 +8,7 @@ import { mustRun } from './proc.js';
  * Footage that weighs what real uploads weigh, generated once into `bench/.media/` (each clip
  * cached on its own, regenerated only when its recipe changes):
  * - `grain-1080p`: 1080p25 H.264 with film grain at about 8 Mbps, a keyframe every 4 s;
- * - the rare-keyframe cases of PRODUCT.md section 9: 120 s 720p H.264 with one keyframe at 8 Mbps;
+ * - the rare-keyframe cases of docs/contract.md section 9: 120 s 720p H.264 with one keyframe at 8 Mbps;
  *   60 s VP8 + Opus WebM written like MediaRecorder (one keyframe, no cues, no duration in the
  *   header: ffmpeg's `-live 1`); 180 s 1080p H.264 with a keyframe every 10 s;
  * - `onekey-300mb`: about 300 MB of 1080p H.264 with a single keyframe (the memory target).

@@ -10,7 +10,7 @@ import type { Section, TargetRow } from '../lib/types.js';
  * Footage that weighs what real footage weighs: the clean 5-min test card beside a 1080p clip with
  * film grain at about 8 Mbps (its keyframes are as heavy as a camera's). Time and bytes read of the
  * strip and of the default outputs on each, side by side; and the default outputs at most 1.3x the
- * strip alone (PRODUCT.md section 9), which one decode for every output makes possible.
+ * strip alone (docs/contract.md section 9), which one decode for every output makes possible.
  */
 export const footageSection: Section = {
   name: 'footage',

@@ -26,7 +26,7 @@ export const memorySection: Section = {
   },
 };
 
-/** PRODUCT.md section 9: a single keyframe must not make the engine hold the whole GOP (or file). */
+/** docs/contract.md section 9: a single keyframe must not make the engine hold the whole GOP (or file). */
 export const onekeyMemorySection: Section = {
   name: 'memory-onekey',
   title: 'peak memory of generate, a 300 MB file with a single keyframe',

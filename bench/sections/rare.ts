@@ -9,7 +9,7 @@ import type { Section, TargetRow, TimingRow } from '../lib/types.js';
 const CASES: ClipName[] = ['onekey-720p', 'recorder-webm', 'gop10-1080p'];
 
 /**
- * PRODUCT.md section 9, rare keyframes: default outputs (strip + poster + storyboard) at most 1.3x
+ * docs/contract.md section 9, rare keyframes: default outputs (strip + poster + storyboard) at most 1.3x
  * one plain decode of the same file (`ffmpeg -i X -an -f null -`), on the three kinds of upload
  * that carry few keyframes: one keyframe in 120 s of 720p H.264, a MediaRecorder-like WebM, and
  * 1080p with a keyframe every 10 s. Plain decode and ours alternate within each round.

@@ -10,7 +10,7 @@ export interface JobError {
   message: string;
 }
 
-/** A job as the table keeps it (PRODUCT.md section 6 reads the same shape). */
+/** A job as the table keeps it (docs/contract.md section 6 reads the same shape). */
 export interface JobRecord {
   id: string;
   video: string;

@@ -62,7 +62,7 @@ export const BUILT_IN_ROLES = {
 } as const;
 export type BuiltInRole = keyof typeof BUILT_IN_ROLES;
 
-/** The jobs table (PRODUCT.md section 2: fixed, not a setting). */
+/** The jobs table (docs/contract.md section 2: fixed, not a setting). */
 export const JOBS_TABLE = 'thumbnailjobs';
 /** Time between the worker's drain deadline and the replica's end, for releasing the message. */
 const KILL_MARGIN_SECONDS = 30;
@@ -353,7 +353,7 @@ function roleAssignment(
   };
 }
 
-/** The worker's settings (PRODUCT.md section 2 and src/config.ts) for one message per execution. */
+/** The worker's settings (docs/contract.md section 2 and src/config.ts) for one message per execution. */
 function workerEnvironment(o: AzureDeployOptions, identityId: string): EnvironmentVar[] {
   return [
     // Identity-based connection (no key): DefaultAzureCredential uses the managed identity

@@ -82,7 +82,7 @@ export function parseGenerateOptions(input: unknown): GenerateOptions {
   throw new ThumbnailerError('E_OPTION_INVALID', `Invalid option: ${message}`, { field });
 }
 
-/** Limits enforced on every input, overridable by the host (PRODUCT.md section 8). */
+/** Limits enforced on every input, overridable by the host (docs/contract.md section 8). */
 export interface Limits {
   maxInputBytes: number;
   maxDurationSeconds: number;

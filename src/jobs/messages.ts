@@ -1,7 +1,7 @@
 import { ThumbnailerError } from '../errors.js';
 
 /**
- * The queue message parser (PRODUCT.md section 3): a blob name, a blob URL of the configured
+ * The queue message parser (docs/contract.md section 3): a blob name, a blob URL of the configured
  * account, a JSON job, or an Event Grid BlobCreated event (Event Grid schema or CloudEvents 1.0),
  * each base64-encoded or plain. Pure: no I/O.
  */

@@ -15,7 +15,7 @@ import { parseMessage } from './messages.js';
 
 export type SubmitStorage = Pick<Storage, 'blobs' | 'jobs' | 'queue' | 'accountName' | 'videoContainer'>;
 
-/** A JSON job as a client sends it (PRODUCT.md section 3, form 3). */
+/** A JSON job as a client sends it (docs/contract.md section 3, form 3). */
 export interface JobSubmission {
   /** Job id; a new UUID when absent. */
   id?: string;

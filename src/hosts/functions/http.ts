@@ -5,7 +5,7 @@ import { bearerToken, tokenMatches } from '../../token.js';
 import { ensureResources, getRuntime } from './runtime.js';
 
 /**
- * `POST /api/jobs`: queues a JSON job (PRODUCT.md section 3, form 3) through the same submission
+ * `POST /api/jobs`: queues a JSON job (docs/contract.md section 3, form 3) through the same submission
  * path as the HTTP API, with the same error body. The host checks the function key (authLevel
  * function); THUMBNAILER_API_TOKEN, when set, is required on top, as on every /api route.
  */

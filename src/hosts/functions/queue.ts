@@ -73,7 +73,7 @@ export async function processQueueMessage(queueItem: unknown, context: Invocatio
       ? Infinity
       : Math.max(1000, rt.host.functionTimeoutMs - TIMEOUT_MARGIN_MS),
   );
-  // A timeout is transient (PRODUCT.md section 7): retried up to maxDequeueCount.
+  // A timeout is transient (docs/contract.md section 7): retried up to maxDequeueCount.
   const job = jobController(limitMs);
   inFlight.add(job.stop);
   const info: JobInfo = {};

@@ -22,7 +22,7 @@ export interface Check {
   detail?: string;
 }
 
-/** The API of PRODUCT.md section 6 and the dashboard. */
+/** The API of docs/contract.md section 6 and the dashboard. */
 export interface ApiDeps {
   storage: ApiContext['storage'] | Storage;
   /** THUMBNAILER_API_TOKEN: when set, every /api route needs `Authorization: Bearer <token>`. */
@@ -72,7 +72,7 @@ export interface AppDeps {
 
 /**
  * The HTTP app as a value: routes registered, not listening (server.ts listens; tests inject).
- * Health and metrics always; with `api`, the API of PRODUCT.md section 6, its OpenAPI document at
+ * Health and metrics always; with `api`, the API of docs/contract.md section 6, its OpenAPI document at
  * /api/openapi.json, optional bearer-token auth on /api, and the dashboard at /.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {

@@ -5,7 +5,7 @@ import { ThumbnailerError } from '../../errors.js';
 /**
  * The open local mode (no THUMBNAILER_API_TOKEN): the API trusts whoever reaches it, so it must be
  * reachable only from this machine, and a web page in a browser on this machine must not be able to
- * use it. PRODUCT.md section 8: loopback unless told otherwise, loopback `Host` names only (DNS
+ * use it. docs/contract.md section 8: loopback unless told otherwise, loopback `Host` names only (DNS
  * rebinding), and no state-changing request from another origin (cross-site request forgery).
  */
 

@@ -100,7 +100,7 @@ export const NewJob = Type.Object(
     }),
     options: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), {
-        description: 'Job options of PRODUCT.md section 5, camelCase (rows, cols, width, mode...)',
+        description: 'Job options of docs/contract.md section 5, camelCase (rows, cols, width, mode...)',
       }),
     ),
   },

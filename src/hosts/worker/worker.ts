@@ -224,7 +224,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private runJob(message: QueueMessage, onDecision?: (d: Decision) => void): Promise<void> {
-    // A timeout is transient (PRODUCT.md section 7): retried with backoff up to the delivery limit.
+    // A timeout is transient (docs/contract.md section 7): retried with backoff up to the delivery limit.
     const job = jobController(this.opts.jobTimeoutMs);
     const tracked = this.renewer.track(message.id, message.popReceipt);
     const info: JobInfo = {};

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { redactSecrets } from '../../errors.js';
 
 /**
- * The completion event of PRODUCT.md section 10: CloudEvents 1.0 in structured JSON mode. Pure
+ * The completion event of docs/contract.md section 10: CloudEvents 1.0 in structured JSON mode. Pure
  * functions of what the job handler knows, so a redelivered message rebuilds the same `id`.
  */
 

@@ -35,7 +35,7 @@ export type JobEnd =
     };
 
 /**
- * Sends each job's completion event on the configured channels (PRODUCT.md section 10). The
+ * Sends each job's completion event on the configured channels (docs/contract.md section 10). The
  * queue is part of the job's at-least-once promise: a failed send throws, so the caller keeps the
  * request message for a redelivery (which sends the same event id again). The webhook is best
  * effort with bounded retries: its failure is logged and reported as a `delivery` event (which

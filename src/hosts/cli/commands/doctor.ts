@@ -102,7 +102,7 @@ async function storageLines(flags: { connectionString?: string }): Promise<Line[
   return lines;
 }
 
-/** The completion-event channels (PRODUCT.md section 10). */
+/** The completion-event channels (docs/contract.md section 10). */
 async function eventLines(flags: { connectionString?: string }): Promise<Line[]> {
   const { loadSettings } = await import('../../../config.js');
   const settings = loadSettings({ connectionString: flags.connectionString });

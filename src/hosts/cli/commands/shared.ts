@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Settings, SettingsOverrides } from '../../../config.js';
 
-/** Flags naming the storage settings of PRODUCT.md section 2 (each overrides its variable). */
+/** Flags naming the storage settings of docs/contract.md section 2 (each overrides its variable). */
 export function addStorageOptions(command: Command): Command {
   return command
     .option('--connection-string <string>', 'storage connection string (default: AzureWebJobsStorage)')

@@ -16,7 +16,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async (
     '/api/jobs',
     {
       schema: {
-        summary: 'Queue a JSON job (PRODUCT.md section 3, form 3) for a video already in VIDEOCONTAINER',
+        summary:
+          'Queue a JSON job (docs/contract.md section 3, form 3) for a video already in VIDEOCONTAINER',
         tags: ['jobs'],
         body: NewJob,
         response: { 202: Job, 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
