@@ -452,7 +452,8 @@ describe('worker against Azurite and ffmpeg', () => {
       // Visible again at once, not after the 30 s visibility timeout.
       const again = await storage.queue.receive(1, 5);
       assert.equal(again.length, 1);
-      assert.equal(again[0]!.dequeueCount, 2);
+      // A release on shutdown comes back as a fresh copy: it does not count toward the poison limit.
+      assert.equal(again[0]!.dequeueCount, 1);
       assert.equal((await storage.jobs.get('long-job'))?.status, 'queued');
       assert.deepEqual(await readdir(h.tempDir), []);
     } finally {
