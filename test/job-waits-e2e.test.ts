@@ -68,8 +68,12 @@ async function harness(options: {
   });
   const deferred: { reason: string; attempt: number }[] = [];
   runtime.worker.on('deferred', (e) => deferred.push({ reason: e.reason, attempt: e.attempt }));
+  // Counted deliveries: a retry after a backoff, or the poison queue.
+  const counted: string[] = [];
+  runtime.worker.on('failed', (e) => counted.push(`retried ${e.error.code}`));
+  runtime.worker.on('poisoned', (e) => counted.push(`poisoned ${e.error.code}`));
   runtime.worker.start();
-  return { settings, storage, calls, deferred, close: () => runtime.worker.close(1000) };
+  return { settings, storage, calls, deferred, counted, close: () => runtime.worker.close(1000) };
 }
 
 describe('a lost claim stops the job', () => {
@@ -138,6 +142,7 @@ describe('a lost claim stops the job', () => {
         200,
       );
       assert.equal(done.attempts, 1, 'the lost claim did not count as a delivery');
+      assert.deepEqual(h.counted, [], 'no delivery was retried or poisoned');
       assert.ok(
         h.deferred.every((d) => d.attempt === 1),
         'every wait was of a fresh copy (dequeue count 1)',
@@ -177,10 +182,11 @@ describe('a table-only outage waits', () => {
       // With maxDeliveries 2 and retries at 0 ms, three counted deliveries would have poisoned it.
       await waitFor(
         'three waits through the outage',
-        () => h.deferred.filter((d) => d.reason === 'table-unavailable').length >= 3,
+        () => h.counted.length > 0 || h.deferred.filter((d) => d.reason === 'table-unavailable').length >= 3,
         60_000,
         50,
       );
+      assert.deepEqual(h.counted, [], 'no delivery was retried or poisoned');
       assert.ok(proxy.failed > 0, 'the table calls really went through the failing proxy');
       assert.ok(h.deferred.every((d) => d.reason === 'table-unavailable' && d.attempt === 1));
       assert.equal(h.calls.length, 0, 'nothing encoded while the table was down');
@@ -197,6 +203,7 @@ describe('a table-only outage waits', () => {
         200,
       );
       assert.equal(done.attempts, 1, 'the outage did not count as deliveries');
+      assert.deepEqual(h.counted, []);
       assert.equal(h.calls.length, 1, 'the job ran exactly once');
       assert.equal(await poisonCount(storage), 0);
       assert.equal((await storage.queue.peek(32)).length, 0, 'the message is gone once done');
