@@ -1,4 +1,5 @@
 import { ThumbnailerError } from '../errors.js';
+import { JOB_ID, MAX_VIDEO_NAME } from './names.js';
 
 /**
  * The queue message parser (docs/contract.md section 3): a blob name, a blob URL of the configured
@@ -30,11 +31,8 @@ export type ParsedMessage =
     }
   | { kind: 'ignore'; form: MessageForm; reason: string; base64: boolean };
 
-/** Longest video name accepted: output names add `/storyboard-NN.jpg` within Azure's 1024. */
-export const MAX_VIDEO_NAME = 960;
 const MAX_SEGMENTS = 200;
 const MAX_BODY = 64 * 1024;
-const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 // C0 and C1 controls, DEL, and the Unicode line/paragraph separators.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;

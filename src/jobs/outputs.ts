@@ -3,6 +3,7 @@ import { extname, join } from 'node:path';
 import pLimit from 'p-limit';
 import type { Manifest } from '../engine/types.js';
 import { ThumbnailerError } from '../errors.js';
+import { OUTPUT_FILE } from './names.js';
 import type { JobDeps } from './types.js';
 
 /**
@@ -11,7 +12,6 @@ import type { JobDeps } from './types.js';
  */
 
 export const MANIFEST = 'manifest.json';
-const SAFE_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 /** Uploads and deletes in flight at once per job. */
 const BLOB_CONCURRENCY = 4;
 
@@ -72,7 +72,7 @@ export async function commitOutputs(
   const limit = pLimit(BLOB_CONCURRENCY);
   if (previous) await deps.blobs.delete(container, `${video}/${MANIFEST}`, { signal });
   for (const o of manifest.outputs) {
-    if (!SAFE_FILE.test(o.file))
+    if (!OUTPUT_FILE.test(o.file))
       throw new ThumbnailerError('E_INTERNAL', `The engine named an unsafe output ${o.file}`);
   }
   await Promise.all(
@@ -95,7 +95,7 @@ export async function commitOutputs(
   }
   if (previous) {
     const keep = new Set(manifest.outputs.map((o) => o.file));
-    const stale = previous.outputs.map((o) => o.file).filter((f) => SAFE_FILE.test(f) && !keep.has(f));
+    const stale = previous.outputs.map((o) => o.file).filter((f) => OUTPUT_FILE.test(f) && !keep.has(f));
     await Promise.all(
       stale.map((f) => limit(() => deps.blobs.delete(container, `${video}/${f}`, { signal }))),
     );

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@fastify/type-provider-typebox';
+import { JOB_ID, MAX_VIDEO_NAME, OUTPUT_FILE } from '../../jobs/names.js';
 
 /**
  * The API's request and response shapes, one source for validation, serialisation, TypeScript
@@ -17,9 +18,9 @@ export const ErrorBody = Type.Object(
 );
 
 /** Job ids: what JSON jobs may carry (section 3) and what the API generates (UUIDs). */
-export const JOB_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
+export const JOB_ID_PATTERN = JOB_ID.source;
 /** Output file names the worker writes (strip.jpg, storyboard-0.jpg, manifest.json...). */
-export const OUTPUT_FILE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$';
+export const OUTPUT_FILE_PATTERN = OUTPUT_FILE.source;
 
 export const Job = Type.Object(
   {
@@ -73,7 +74,7 @@ export const JobListQuery = Type.Object({
       Type.Literal('failed'),
     ]),
   ),
-  video: Type.Optional(Type.String({ minLength: 1, maxLength: 960 })),
+  video: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_VIDEO_NAME })),
   since: Type.Optional(
     Type.String({
       pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$',
@@ -108,13 +109,13 @@ export const NewJob = Type.Object(
 );
 
 export const UploadQuery = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 960, description: 'Blob name in VIDEOCONTAINER' }),
+  name: Type.String({ minLength: 1, maxLength: MAX_VIDEO_NAME, description: 'Blob name in VIDEOCONTAINER' }),
 });
 
-export const VideoParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 960 }) });
+export const VideoParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: MAX_VIDEO_NAME }) });
 
 export const OutputParams = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 960 }),
+  name: Type.String({ minLength: 1, maxLength: MAX_VIDEO_NAME }),
   file: Type.String({ pattern: OUTPUT_FILE_PATTERN }),
 });
 

@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import { Transform, pipeline, type Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ThumbnailerError } from '../../../errors.js';
 import { validateBlobName } from '../../../jobs/messages.js';
 import { queueJob } from '../../../jobs/submit.js';
 import { clientGone } from '../bounds.js';
-import { servedOutputType, servedVideoType, sniffingStream } from '../content-types.js';
+import { servedOutputType, servedVideoType } from '../content-types.js';
 import type { ApiContext } from '../context.js';
 import { asFieldError } from '../errors.js';
 import { etagMatches, parseRange } from '../range.js';
@@ -20,8 +19,7 @@ import {
   UploadQuery,
   VideoParams,
 } from '../schemas.js';
-
-const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(bytes < 1024 ** 2 ? 2 : 0)} MiB`;
+import { receiveUpload } from '../upload.js';
 
 function videoName(name: string, field = 'name'): string {
   try {
@@ -80,25 +78,6 @@ async function serveBlob(
   return reply.send(stream);
 }
 
-/** Counts bytes through and fails past `max`. */
-function capped(max: number, onOverflow: () => void): Transform & { bytes: () => number } {
-  let bytes = 0;
-  const t = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      bytes += chunk.length;
-      if (bytes > max) {
-        // Stop reading: the upload is aborted (its reader fails) and the connection closed after the 413.
-        onOverflow();
-        callback();
-        t.destroy(new ThumbnailerError('E_LIMIT_EXCEEDED', `The upload is larger than ${mib(max)}`));
-        return;
-      }
-      callback(null, chunk);
-    },
-  });
-  return Object.assign(t, { bytes: () => bytes });
-}
-
 /** What a route serving blob bytes with ranges and conditional requests can answer. */
 const RANGED_RESPONSES = {
   200: Binary,
@@ -132,79 +111,13 @@ export const videoRoutes: FastifyPluginAsyncTypebox<{ ctx: ApiContext }> = async
       },
       async (request, reply) => {
         const name = videoName(request.query.name);
-        const declared = Number(request.headers['content-length'] ?? NaN);
-        if (Number.isFinite(declared) && declared > maxUploadBytes) {
-          // Refused before reading a byte; the connection closes so the rest is never read.
-          reply.header('connection', 'close');
-          throw new ThumbnailerError(
-            'E_LIMIT_EXCEEDED',
-            `The upload (${mib(declared)}) is larger than the limit of ${mib(maxUploadBytes)}`,
-          );
-        }
-        if (declared === 0) throw new ThumbnailerError('E_INPUT_EMPTY', 'The request body is empty');
-        const before = await blobs
-          .getProperties(storage.videoContainer, name)
-          .then((p) => p.etag)
-          .catch((e: ThumbnailerError) => {
-            if (e.code === 'E_BLOB_NOT_FOUND') return undefined;
-            throw e;
-          });
-
-        const body = (request.body as Readable | undefined) ?? request.raw;
-        const controller = new AbortController();
-        let overflow = false;
-        const counter = capped(maxUploadBytes, () => {
-          overflow = true;
-          body.unpipe(counter);
-          body.pause();
-          controller.abort();
+        const bytes = await receiveUpload(request, reply, {
+          blobs,
+          container: storage.videoContainer,
+          name,
+          maxBytes: maxUploadBytes,
         });
-        // Not pipeline(): on overflow the request must stay open to carry the 413 back.
-        // Stored with the type of its bytes, never the one the client declared.
-        const sniffer = sniffingStream();
-        const stop = () => {
-          if (!controller.signal.aborted) controller.abort();
-          counter.destroy();
-          sniffer.destroy();
-        };
-        body.once('error', stop);
-        body.once('aborted', stop);
-        body.pipe(counter);
-        pipeline(counter, sniffer, () => undefined);
-        try {
-          const contentType = await sniffer.type;
-          // Stopped (over the cap, client gone) before the upload could listen: say so now.
-          if (sniffer.destroyed) throw sniffer.errored ?? new Error('The upload stopped');
-          await blobs.uploadStream(storage.videoContainer, name, sniffer, {
-            signal: controller.signal,
-            contentType,
-          });
-        } catch (error) {
-          // Nothing was committed (the block list is committed last); should a version have
-          // landed all the same, it goes, but a video that was there before stays.
-          await blobs
-            .getProperties(storage.videoContainer, name)
-            .then((p) => (p.etag !== before ? blobs.delete(storage.videoContainer, name) : undefined))
-            .catch(() => undefined);
-          if (overflow) {
-            // The rest of the body is never read: close once the 413 is out.
-            reply.header('connection', 'close');
-            reply.raw.once('finish', () => request.raw.socket?.destroy());
-            throw new ThumbnailerError(
-              'E_LIMIT_EXCEEDED',
-              `The upload is larger than ${mib(maxUploadBytes)}`,
-            );
-          }
-          if (controller.signal.aborted) {
-            throw new ThumbnailerError('E_OPTION_INVALID', 'The upload was interrupted', { cause: error });
-          }
-          throw error;
-        }
-        if (counter.bytes() === 0) {
-          await blobs.delete(storage.videoContainer, name);
-          throw new ThumbnailerError('E_INPUT_EMPTY', 'The request body is empty');
-        }
-        request.log.info({ video: name, bytes: counter.bytes() }, 'video uploaded');
+        request.log.info({ video: name, bytes }, 'video uploaded');
         const job = await queueJob(storage, { video: name });
         return reply
           .status(202)
