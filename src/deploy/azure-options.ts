@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ThumbnailerError } from '../errors.js';
-import { CONTAINER, deployFlag, IMAGE, int, QUEUE } from './options.js';
+import { containerName, deployFlag, IMAGE, int, queueName } from './options.js';
 
 /**
  * The options of `thumbnailer deploy azure`, validated once, each key the camelCase of its flag so
@@ -43,22 +43,10 @@ const schema = z
       .string()
       .regex(RESOURCE_GROUP, { message: 'must be a resource group name' })
       .optional(),
-    queue: z
-      .string()
-      .regex(QUEUE, { message: 'must be 3-56 lowercase letters, digits or hyphens' })
-      .default('thumbnail-requests'),
-    eventsQueue: z
-      .string()
-      .regex(QUEUE, { message: 'must be 3-56 lowercase letters, digits or hyphens' })
-      .default('thumbnail-events'),
-    videoContainer: z
-      .string()
-      .regex(CONTAINER, { message: 'must be 3-63 lowercase letters, digits or hyphens' })
-      .default('videos'),
-    thumbnailContainer: z
-      .string()
-      .regex(CONTAINER, { message: 'must be 3-63 lowercase letters, digits or hyphens' })
-      .default('thumbnails'),
+    queue: queueName('thumbnail-requests'),
+    eventsQueue: queueName('thumbnail-events'),
+    videoContainer: containerName('videos'),
+    thumbnailContainer: containerName('thumbnails'),
   })
   .strict()
   .superRefine((o, ctx) => {

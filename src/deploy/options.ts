@@ -17,6 +17,16 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const CONTAINER = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 export const QUEUE = /^(?=.{3,56}$)[a-z0-9]+(-[a-z0-9]+)*$/;
 
+/** A storage queue name (3-56 lowercase letters, digits or single hyphens), `fallback` when absent. */
+export const queueName = (fallback: string) =>
+  z.string().regex(QUEUE, { message: 'must be 3-56 lowercase letters, digits or hyphens' }).default(fallback);
+/** A blob container name (3-63 lowercase letters, digits or single hyphens), `fallback` when absent. */
+export const containerName = (fallback: string) =>
+  z
+    .string()
+    .regex(CONTAINER, { message: 'must be 3-63 lowercase letters, digits or hyphens' })
+    .default(fallback);
+
 export const HOSTS = ['worker', 'functions'] as const;
 export const IDENTITIES = ['secret', 'workload'] as const;
 
@@ -73,18 +83,9 @@ const schema = z
       .regex(GUID, { message: 'must be a GUID (the Microsoft Entra tenant ID)' })
       .optional(),
     virtualNodes: z.boolean().default(false),
-    queue: z
-      .string()
-      .regex(QUEUE, { message: 'must be 3-56 lowercase letters, digits or hyphens' })
-      .default('thumbnail-requests'),
-    videoContainer: z
-      .string()
-      .regex(CONTAINER, { message: 'must be 3-63 lowercase letters, digits or hyphens' })
-      .default('videos'),
-    thumbnailContainer: z
-      .string()
-      .regex(CONTAINER, { message: 'must be 3-63 lowercase letters, digits or hyphens' })
-      .default('thumbnails'),
+    queue: queueName('thumbnail-requests'),
+    videoContainer: containerName('videos'),
+    thumbnailContainer: containerName('thumbnails'),
   })
   .superRefine((o, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
