@@ -8,17 +8,23 @@ import type { WorkerRuntime } from '../worker/runtime.js';
  * image HEALTHCHECK). A port already taken is reported and the worker goes on without them: a
  * health server must never be the reason jobs stop.
  */
+/** The Prometheus metrics of a worker runtime: jobs, queue depths, completion events. */
+export function runtimeMetrics(runtime: WorkerRuntime) {
+  const { worker, storage } = runtime;
+  return createMetrics({
+    worker,
+    queueDepth: async () => ({ queue: await storage.queue.depth(), poison: await storage.poison.depth() }),
+    events: runtime.jobDeps.events,
+  });
+}
+
 export async function startHealthServer(
   runtime: WorkerRuntime,
   settings: Pick<Settings, 'host' | 'port'>,
   logger: Logger,
 ): Promise<{ close(): Promise<void> } | undefined> {
-  const { worker, storage } = runtime;
-  const metrics = createMetrics({
-    worker,
-    queueDepth: async () => ({ queue: await storage.queue.depth(), poison: await storage.poison.depth() }),
-    events: runtime.jobDeps.events,
-  });
+  const { storage } = runtime;
+  const metrics = runtimeMetrics(runtime);
   const [{ buildApp }, { listen }, { readinessChecks }] = await Promise.all([
     import('../http/app.js'),
     import('../http/server.js'),

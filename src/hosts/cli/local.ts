@@ -4,7 +4,7 @@ import { DEFAULT_EMULATOR_PORTS } from '../../config.js';
 import type { Emulator } from '../../adapters/emulator.js';
 import { engineLimitsFrom } from '../../limits.js';
 import { createLogger } from '../../logger.js';
-import { createMetrics } from '../worker/metrics.js';
+import { runtimeMetrics } from './health.js';
 import { createRuntimeWithRetry, logWorkerEvents } from '../worker/process.js';
 import type { WorkerRuntime } from '../worker/runtime.js';
 
@@ -55,11 +55,7 @@ async function localStorage(
 /** The HTTP app (API, dashboard, health, metrics) over the worker's storage, listening. */
 async function serveApi(settings: Settings, runtime: WorkerRuntime) {
   const { worker, storage } = runtime;
-  const metrics = createMetrics({
-    worker,
-    queueDepth: async () => ({ queue: await storage.queue.depth(), poison: await storage.poison.depth() }),
-    events: runtime.jobDeps.events,
-  });
+  const metrics = runtimeMetrics(runtime);
   const [{ buildApp }, { listen }, { readinessChecks }] = await Promise.all([
     import('../http/app.js'),
     import('../http/server.js'),
