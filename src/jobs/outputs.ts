@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Manifest } from '../engine/types.js';
 import { ThumbnailerError } from '../errors.js';
 import { OUTPUT_FILE } from './names.js';
@@ -60,6 +60,21 @@ function parseManifest(text: string | undefined): Manifest | undefined {
  * (deterministic content: a redelivery rewrites identical bytes), outputs of the previous run that
  * the new one lacks are deleted, and `manifest.json` goes last, so its presence means complete.
  */
+/**
+ * Like Promise.all, but on the first failure the queued tasks are dropped and the ones in flight
+ * are waited for before it rejects: the caller removes the staged files next, and an upload still
+ * opening one of them would fail outside any promise (an unhandled stream error ends the process).
+ */
+async function settleAll(limit: LimitFunction, tasks: Promise<unknown>[]): Promise<void> {
+  try {
+    await Promise.all(tasks);
+  } catch (error) {
+    limit.clearQueue();
+    await Promise.allSettled(tasks);
+    throw error;
+  }
+}
+
 export async function commitOutputs(
   deps: OutputDeps,
   video: string,
@@ -75,7 +90,8 @@ export async function commitOutputs(
     if (!OUTPUT_FILE.test(o.file))
       throw new ThumbnailerError('E_INTERNAL', `The engine named an unsafe output ${o.file}`);
   }
-  await Promise.all(
+  await settleAll(
+    limit,
     manifest.outputs.map((o) =>
       limit(() =>
         deps.blobs.uploadFile(container, `${video}/${o.file}`, join(outDir, o.file), {
@@ -96,7 +112,8 @@ export async function commitOutputs(
   if (previous) {
     const keep = new Set(manifest.outputs.map((o) => o.file));
     const stale = previous.outputs.map((o) => o.file).filter((f) => OUTPUT_FILE.test(f) && !keep.has(f));
-    await Promise.all(
+    await settleAll(
+      limit,
       stale.map((f) => limit(() => deps.blobs.delete(container, `${video}/${f}`, { signal }))),
     );
   }
