@@ -19,6 +19,8 @@ let work: string;
 let video: string;
 /** The same picture with a keyframe every 2 s (50 frames): a long GOP, open to B-frames. */
 let longGop: string;
+/** The same picture again, written like a browser recording (see numberedRecording). */
+let recording: string;
 const FPS = 25;
 /** What that level reads as in a (full-range) JPEG. */
 const level = (frame: number) => Math.round(((20 + ((frame * 4) % 200) - 16) * 255) / 219);
@@ -80,11 +82,27 @@ async function numberedVideo(path: string, gop: number): Promise<void> {
   ]);
 }
 
+/**
+ * The same picture as MediaRecorder writes it: VP8 in WebM with a single keyframe, no cues and no
+ * duration in the header (`-live 1`), so the demuxer has no index to look keyframes up in.
+ */
+async function numberedRecording(path: string): Promise<void> {
+  await run(FFMPEG, [
+    ...['-v', 'error', '-f', 'lavfi', '-i', `color=c=black:s=160x90:r=${FPS}:d=12`],
+    ...['-vf', "geq=lum='20+mod(N*4\\,200)':cb=128:cr=128"],
+    ...['-c:v', 'libvpx', '-b:v', '0', '-crf', '4', '-qmin', '0', '-qmax', '4'],
+    ...['-g', '100000', '-auto-alt-ref', '0', '-pix_fmt', 'yuv420p'],
+    // A cluster a second, as a recorder flushes them: keyframes are looked for across clusters.
+    ...['-f', 'webm', '-live', '1', '-cluster_time_limit', '1000', path],
+  ]);
+}
+
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'thumbnailer-accuracy-'));
   video = join(work, 'numbered.mp4');
   longGop = join(work, 'numbered-gop50.mp4');
-  await Promise.all([numberedVideo(video, 1000), numberedVideo(longGop, 50)]);
+  recording = join(work, 'numbered-recording.webm');
+  await Promise.all([numberedVideo(video, 1000), numberedVideo(longGop, 50), numberedRecording(recording)]);
 });
 after(() => rm(work, { recursive: true, force: true }));
 
@@ -145,6 +163,7 @@ describe('one decode for every output: each tile still shows its own frame', () 
   for (const [name, path] of [
     ['single keyframe', () => video],
     ['keyframe every 2 s', () => longGop],
+    ['recorder-like WebM', () => recording],
   ] as const) {
     for (const mode of ['fast', 'accurate'] as const) {
       for (const route of ['seek', 'sequential'] as const) {

@@ -46,6 +46,8 @@ export interface Selection {
 
 /** Packets of B-frame pyramids come this far out of presentation order at most. */
 const REORDER_LOOKAHEAD = 16;
+/** Keyframe successors remembered (metadata only, a few hundred bytes each). */
+const NEXT_KEY_ENTRIES = 4096;
 /** Memory the shared keyframe cache may use. */
 const KEY_CACHE_BYTES = 48 * 1024 * 1024;
 
@@ -64,6 +66,38 @@ export class FrameIndex {
 
   private checkSize(packet: EncodedPacket): void {
     if (packet.byteLength > this.maxSampleBytes) throw sampleTooLarge(packet.byteLength, this.maxSampleBytes);
+  }
+
+  /**
+   * Each keyframe's successor, looked up once per video. Without an index of keyframes (a Matroska
+   * file with no cues, as MediaRecorder writes) the demuxer finds it by reading every cluster up to
+   * it, up to the end of the file when there is none; and on a long GOP many targets share a
+   * keyframe. Bounded: cleared when full.
+   */
+  private readonly nextKeys = new Map<number, Promise<EncodedPacket | null>>();
+
+  private nextKeyOf(key: EncodedPacket): Promise<EncodedPacket | null> {
+    let next = this.nextKeys.get(key.sequenceNumber);
+    if (!next) {
+      if (this.nextKeys.size >= NEXT_KEY_ENTRIES) this.nextKeys.clear();
+      next = this.sink.getNextKeyPacket(key, { metadataOnly: true });
+      // A failed lookup is not remembered: the next caller tries again.
+      next.catch(() => this.nextKeys.delete(key.sequenceNumber));
+      this.nextKeys.set(key.sequenceNumber, next);
+    }
+    return next;
+  }
+
+  /**
+   * The keyframe after `key` when there is one at or before `until` (absolute), otherwise null.
+   * The index answers "the last keyframe by `until`" without a scan: only when that is a later one
+   * does the search for the next keyframe run, and then it stops there.
+   */
+  private async nextKeyUpTo(key: EncodedPacket, until: number): Promise<EncodedPacket | null> {
+    if (until <= key.timestamp) return null;
+    const last = await this.sink.getKeyPacket(until, { metadataOnly: true });
+    if (!last || last.timestamp <= key.timestamp) return null;
+    return this.nextKeyOf(key);
   }
 
   private async firstKey(): Promise<EncodedPacket> {
@@ -104,7 +138,12 @@ export class FrameIndex {
         chosen = key;
         keyframeOnly = true;
       } else if (mode === 'fast') {
-        const next = await this.sink.getNextKeyPacket(key, { metadataOnly: true });
+        // The next keyframe can win only when it is closer than `key` (or `key` is taken), and
+        // within the tolerance: it is looked for no further than that.
+        const reach = usedKeys.has(key.sequenceNumber)
+          ? tolerance
+          : Math.min(tolerance, Math.abs(absolute - key.timestamp));
+        const next = await this.nextKeyUpTo(key, absolute + reach);
         const candidates = [key, next]
           .filter((p): p is EncodedPacket => p !== null && !usedKeys.has(p.sequenceNumber))
           .filter((p) => Math.abs(p.timestamp - absolute) <= tolerance)
@@ -133,7 +172,7 @@ export class FrameIndex {
     let key: EncodedPacket | null = await this.firstKey();
     while (key && key.timestamp <= timestamp) {
       if (++count > atMost) return undefined;
-      key = await this.sink.getNextKeyPacket(key, { metadataOnly: true });
+      key = await this.nextKeyOf(key);
     }
     return count;
   }
