@@ -120,12 +120,20 @@ async function openIndexed(
       return undefined;
     }
     const start = await track.getFirstTimestamp();
-    const end = (await track.getDurationFromMetadata().catch(() => null)) ?? (await track.computeDuration());
     const index = new FrameIndex(track, start, context.limits.maxSampleBytes);
     // One keyframe through ffprobe tells what the bitstream says: field order, pixel format, colour.
+    // It runs while the duration is found, which takes a read of every cluster when the header has
+    // none (a MediaRecorder upload).
     const samplePath = join(context.work, 'probe-sample.mkv');
-    await index.write(samplePath, [0], 'fast', context.signal);
-    const sampleProbe = await ffprobeFile(samplePath, 'matroska', context.signal);
+    const [end, sampleProbe] = await Promise.all([
+      track
+        .getDurationFromMetadata()
+        .catch(() => null)
+        .then((fromHeader) => fromHeader ?? track.computeDuration()),
+      index
+        .write(samplePath, [0], 'fast', context.signal)
+        .then(() => ffprobeFile(samplePath, 'matroska', context.signal)),
+    ]);
     const sample = videoStream(sampleProbe);
     const rotation = normaliseRotation(track.rotation);
     const par = track.pixelAspectRatio;
