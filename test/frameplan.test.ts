@@ -4,9 +4,10 @@ import {
   ENCODINGS,
   animatedBranch,
   decodeJobArgs,
-  framesBranch,
+  rawFramesBranch,
   scoringBranch,
   sheetBranch,
+  stillFromRawArgs,
 } from '../src/engine/compose.js';
 import {
   MARK_CODES,
@@ -175,7 +176,7 @@ describe('one ffmpeg run for every output (compose)', () => {
     scoringBranch(selectMarks(255), facts, { width: 64, height: 36 }),
     sheetBranch(selectMarks(1), facts, { width: 600, height: 338 }, spec, '/o/strip.jpg', 'one'),
     sheetBranch(selectMarks(2), facts, { width: 160, height: 90 }, spec, '/o/storyboard-%d.jpg', 'pattern'),
-    framesBranch(selectMarks(4), facts, { width: 1280, height: 720 }, ENCODINGS.poster(), '/w/c-%d.jpg'),
+    rawFramesBranch(selectMarks(4), facts, { width: 1280, height: 720 }, 'yuvj420p', '/w/candidates.raw'),
     animatedBranch(selectMarks(8), facts, { width: 320, height: 180 }, 'gif', 10, '/o/preview.gif'),
   ];
 
@@ -203,6 +204,24 @@ describe('one ffmpeg run for every output (compose)', () => {
     assert.ok(args.join(' ').includes('-f image2 -start_number 0 -y file:/o/storyboard-%d.jpg'));
     assert.ok(graph.includes('palettegen') && graph.includes('paletteuse'));
     assert.equal(args.at(-1), 'file:/o/preview.gif');
+    // Poster candidates are written uncompressed, one after the other: only the chosen one is encoded.
+    assert.ok(args.join(' ').includes('-c:v rawvideo -f rawvideo -y file:/w/candidates.raw'));
+    assert.ok(graph.includes('format=yuvj420p[o3]'));
+  });
+
+  test('the chosen poster candidate: frame n of the raw file, read with its own size and pixel format', () => {
+    const args = stillFromRawArgs(
+      '/w/candidates.raw',
+      { width: 1280, height: 720 },
+      ENCODINGS.poster('webp'),
+      7,
+      '/o/poster.webp',
+    );
+    const text = args.join(' ');
+    assert.ok(text.startsWith('-protocol_whitelist file -format_whitelist rawvideo -f rawvideo'));
+    assert.ok(text.includes('-pix_fmt yuv420p -video_size 1280x720 -i file:/w/candidates.raw'));
+    assert.ok(text.includes('-vf select=eq(n\\,7) -vsync passthrough -frames:v 1 -c:v libwebp'));
+    assert.equal(args.at(-1), 'file:/o/poster.webp');
   });
 
   test('source input: its demuxer alone, no autorotation, keyframes only when asked, read up to the last frame', () => {

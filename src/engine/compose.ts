@@ -253,19 +253,46 @@ export function sheetBranch(
   };
 }
 
-/** Each selected frame as its own image (`outPattern` with `%d`, from 0), e.g. poster candidates. */
-export function framesBranch(
+/**
+ * Each selected frame, uncompressed, one after the other in `outPath` (poster candidates): only
+ * the chosen one is then encoded (`stillFromRawArgs`). An encode is the dearest step of a frame at
+ * poster quality, so eleven of twelve would be thrown away.
+ */
+export function rawFramesBranch(
   select: string,
   facts: InputFacts,
   size: Size,
-  encoding: OutputEncoding,
-  outPattern: string,
+  pixelFormat: string,
+  outPath: string,
 ): DecodeBranch {
   return {
     select,
-    filters: [...normaliseFilters(facts, size), `format=${encoding.pixelFormat}`],
-    output: [...encoding.codecArgs, '-f', 'image2', '-start_number', '0', '-y', 'file:' + outPattern],
+    filters: [...normaliseFilters(facts, size), `format=${pixelFormat}`],
+    output: ['-c:v', 'rawvideo', '-f', 'rawvideo', '-y', 'file:' + outPath],
   };
+}
+
+/** Frame `index` of a file written by `rawFramesBranch`, encoded as one still. */
+export function stillFromRawArgs(
+  rawPath: string,
+  size: Size,
+  encoding: OutputEncoding,
+  index: number,
+  outPath: string,
+): string[] {
+  return flatten([
+    ['-protocol_whitelist', 'file'],
+    ['-format_whitelist', 'rawvideo'],
+    ['-f', 'rawvideo'],
+    ['-pix_fmt', encoding.pixelFormat],
+    ['-video_size', `${size.width}x${size.height}`],
+    ['-i', 'file:' + rawPath],
+    ['-vf', `select=eq(n\\,${index})`],
+    ['-vsync', 'passthrough'],
+    ['-frames:v', '1'],
+    encoding.codecArgs,
+    ['-f', 'image2', '-update', '1', '-y', 'file:' + outPath],
+  ]);
 }
 
 /** Small grey versions of the selected frames on stdout: poster scoring, and a count of what came out. */

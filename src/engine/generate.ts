@@ -7,7 +7,8 @@ import {
   ENCODINGS,
   animatedBranch,
   decodeJobArgs,
-  framesBranch,
+  rawFramesBranch,
+  stillFromRawArgs,
   scoringBranch,
   sheetBranch,
   type DecodeBranch,
@@ -214,6 +215,8 @@ interface OutputContext {
 const ANIMATED_FPS = 10;
 /** Poster candidates, scored on small grey versions. */
 const SCORING_WIDTH = 64;
+/** The poster candidates, uncompressed, in the job's temporary folder. */
+const POSTER_CANDIDATES = 'poster-candidates.raw';
 
 /** One output of the decode run, before it is encoded: its frame request and how it becomes files. */
 interface PlannedBranch {
@@ -343,13 +346,7 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       times: posterCandidateTimes(facts.duration),
       mode: options.mode,
       branch: (select) =>
-        framesBranch(
-          select,
-          facts,
-          posterSize,
-          posterEncoding,
-          join(work, `candidate-%d.${posterEncoding.extension}`),
-        ),
+        rawFramesBranch(select, facts, posterSize, posterEncoding.pixelFormat, join(work, POSTER_CANDIDATES)),
     });
     const index = posterBranch;
     results.push((planned, chosen) => [
@@ -481,14 +478,20 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
     const marks = plan.outputs[posterBranch]!.marks;
     const frames = marks.map((m) => decoded.frames[m]).filter((f): f is Uint8Array => f !== undefined);
     chosen = frames.length > 0 ? choosePoster(frames).index : 0;
-    await rename(
-      join(work, `candidate-${chosen}.${posterEncoding.extension}`),
-      join(staging, `poster.${posterEncoding.extension}`),
-    ).catch((error: unknown) => {
-      throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The poster frame could not be decoded.', {
-        cause: error,
-      });
-    });
+    const posterFile = join(staging, `poster.${posterEncoding.extension}`);
+    await timed('poster', () =>
+      runFfmpeg(
+        stillFromRawArgs(join(work, POSTER_CANDIDATES), posterSize, posterEncoding, chosen!, posterFile),
+        {
+          signal,
+          timeoutMs: limits.ffmpegTimeoutMs,
+          stallTimeoutMs: limits.ffmpegStallTimeoutMs,
+        },
+      ),
+    );
+    if (!(await stat(posterFile).catch(() => undefined))?.size) {
+      throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The poster frame could not be decoded.');
+    }
   }
   const outputs = results.flatMap((make) => make(plan.outputs, chosen));
   return {
