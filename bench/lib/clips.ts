@@ -157,5 +157,9 @@ export async function ensureClip(dir: string, name: ClipName, log: (line: string
 export function describeClip(media: Media): string {
   const recipe = CLIPS[media.name as ClipName];
   const mb = (media.bytes / 1024 ** 2).toFixed(0);
-  return `${media.name}: ${recipe?.description ?? ''}, ${media.duration.toFixed(0)} s, ${mb} MB, ${media.keyframes.length} keyframe(s)`;
+  // A recording written like MediaRecorder's has no duration in its header (null once cached).
+  const duration = Number.isFinite(media.duration)
+    ? `${media.duration.toFixed(0)} s`
+    : `${CLIPS[media.name as ClipName]?.seconds ?? '?'} s (none in the header)`;
+  return `${media.name}: ${recipe?.description ?? ''}, ${duration}, ${mb} MB, ${media.keyframes.length} keyframe(s)`;
 }
