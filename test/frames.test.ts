@@ -86,6 +86,23 @@ describe('frames on demand', () => {
     assert.equal(again.bytesRead, 0);
   });
 
+  test('a WebM: a kept keyframe serves a repeated frame, and the exact frames after it', async () => {
+    const webm = join(work, 'gop1s.webm');
+    await run(FFMPEG, [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=s=320x180:r=25:d=6'],
+      ...['-c:v', 'libvpx', '-deadline', 'realtime', '-g', '25', '-pix_fmt', 'yuv420p', webm],
+    ]);
+    const src = async () => ({ kind: 'file' as const, path: webm });
+    const first = await frames.frame('webm', src, { time: 3.5, width: 160, mode: 'fast', format: 'jpg' });
+    assert.equal(first.actualTime, 3);
+    const again = await frames.frame('webm', src, { time: 3.6, width: 160, mode: 'fast', format: 'jpg' });
+    assert.equal(again.bytesRead, 0);
+    // Accurate: the kept keyframe, then the packets after it, read from the demuxer's own place.
+    const exact = await frames.frame('webm', src, { time: 3.6, width: 160, mode: 'accurate', format: 'jpg' });
+    assert.equal(exact.actualTime, 3.6);
+    assert.equal(await decodedSize(exact.data, 'exact-webm.jpg'), 'mjpeg,160,90');
+  });
+
   test('a time outside the video or a bad width is refused', async () => {
     await assert.rejects(
       frames.frame('gop1s', source, { time: 7, width: 160, mode: 'fast', format: 'jpg' }),

@@ -50,6 +50,8 @@ interface OpenEntry {
 const MAX_FRAME_WIDTH = 1920;
 /** What the demuxer's read cache may hold per open video (source.ts gives it 16 MiB). */
 const DEMUXER_CACHE_BYTES = 16 * 1024 * 1024;
+/** Keyframes kept per open video, so that frames near one another read their keyframe once. */
+const KEPT_KEYFRAME_BYTES = 16 * 1024 * 1024;
 
 export interface FrameServiceOptions {
   /** Open videos kept (each holds a temp folder and, for files, a handle); default 16. */
@@ -225,6 +227,7 @@ export class FrameService {
           await video.dispose();
           throw error;
         }
+        video.index.retainKeyframes(KEPT_KEYFRAME_BYTES);
         const openBytes = bytes.bytesRead();
         return { video, bytes, work, lastUsed: Date.now(), openBytes, busy: 0, queue: Promise.resolve() };
       } catch (error) {
@@ -283,9 +286,10 @@ interface Opening {
   waiting: number;
 }
 
-/** The index (as the bytes read to parse it) plus what the demuxer's cache may hold since. */
+/** The index (as the bytes read to parse it), what the demuxer's cache may hold since, the kept keyframes. */
 function entryCost(entry: OpenEntry): number {
-  return Math.min(entry.bytes.bytesRead(), entry.openBytes + DEMUXER_CACHE_BYTES);
+  const read = Math.min(entry.bytes.bytesRead(), entry.openBytes + DEMUXER_CACHE_BYTES);
+  return read + entry.video.index.keptBytes();
 }
 
 /** The source with every read stopped by `signal` (the demuxer's own reads carry none). */

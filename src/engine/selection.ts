@@ -48,8 +48,6 @@ export interface Selection {
 const REORDER_LOOKAHEAD = 16;
 /** Keyframe successors remembered (metadata only, a few hundred bytes each). */
 const NEXT_KEY_ENTRIES = 4096;
-/** Memory the shared keyframe cache may use. */
-const KEY_CACHE_BYTES = 48 * 1024 * 1024;
 
 export class FrameIndex {
   private readonly sink: EncodedPacketSink;
@@ -219,9 +217,24 @@ export class FrameIndex {
     return key;
   }
 
-  /** Keyframes are shared between requests (on-demand frames): read each one once. */
+  /**
+   * Keyframes kept between requests, up to `keyCacheLimit` bytes: on-demand frames read each one
+   * once. Off unless asked for (`retainKeyframes`): a job reads each keyframe once anyway, and kept
+   * they cost a 60-minute video's job 60 MB of memory for nothing.
+   */
   private readonly keyCache = new Map<number, EncodedPacket>();
   private keyCacheBytes = 0;
+  private keyCacheLimit = 0;
+
+  /** Keeps keyframes read for later requests, up to `maxBytes` in all (see `keptBytes`). */
+  retainKeyframes(maxBytes: number): void {
+    this.keyCacheLimit = maxBytes;
+  }
+
+  /** Memory the kept keyframes hold. */
+  keptBytes(): number {
+    return this.keyCacheBytes;
+  }
 
   private async keyWithData(ref: FrameRef): Promise<EncodedPacket> {
     const cached = this.keyCache.get(ref.sequenceNumber);
@@ -229,9 +242,17 @@ export class FrameIndex {
     const found = await this.sink.getPacket(ref.timestamp);
     const packet =
       found && found.sequenceNumber === ref.sequenceNumber ? found : await this.findBySequence(ref);
-    if (this.keyCacheBytes + packet.byteLength <= KEY_CACHE_BYTES) {
-      this.keyCache.set(ref.sequenceNumber, packet);
-      this.keyCacheBytes += packet.byteLength;
+    if (this.keyCacheBytes + packet.byteLength <= this.keyCacheLimit) {
+      // A copy: the packet's data may be a view of a larger read, which it would keep alive.
+      const kept = new mediabunny.EncodedPacket(
+        packet.data.slice(),
+        packet.type,
+        packet.timestamp,
+        packet.duration,
+        packet.sequenceNumber,
+      );
+      this.keyCache.set(ref.sequenceNumber, kept);
+      this.keyCacheBytes += kept.byteLength;
     }
     return packet;
   }
@@ -285,13 +306,14 @@ export class FrameIndex {
           cursorMs = nextTimeCode(cursorMs, masks.get(p.sequenceNumber));
           retimed.set(p.sequenceNumber, cursorMs);
         }
-        // Then the data, in decode order, one packet at a time.
-        let cursor: EncodedPacket | null = await this.keyWithData(refs[0]!);
+        // Then the data, in decode order, one packet at a time. The walk starts from the sink's own
+        // packet (the demuxer knows where it sits); the keyframe's data may come from those kept.
+        let cursor: EncodedPacket | null = refs[0]!;
         let written = 0;
         while (cursor && written < refs.length) {
           const time = retimed.get(cursor.sequenceNumber);
           if (time !== undefined) {
-            await add(cursor, time);
+            await add(written === 0 ? await this.keyWithData(refs[0]!) : cursor, time);
             written++;
           }
           if (written < refs.length) cursor = await this.sink.getNextPacket(cursor);
