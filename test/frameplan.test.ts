@@ -199,7 +199,9 @@ describe('one ffmpeg run for every output (compose)', () => {
     assert.equal(graph.match(/transpose=clock/g)?.length, 5);
     // A single sheet is one image; full sheets a numbered series from 0; GIF gets its palette.
     assert.ok(
-      args.join(' ').includes('-frames:v 1 -c:v mjpeg -q:v 10 -f image2 -update 1 -y file:/o/strip.jpg'),
+      args
+        .join(' ')
+        .includes('-frames:v 1 -c:v mjpeg -q:v 10 -threads 1 -f image2 -update 1 -y file:/o/strip.jpg'),
     );
     assert.ok(args.join(' ').includes('-f image2 -start_number 0 -y file:/o/storyboard-%d.jpg'));
     assert.ok(graph.includes('palettegen') && graph.includes('paletteuse'));

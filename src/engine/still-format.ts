@@ -33,8 +33,12 @@ export function stillEncoding(
     const webpQuality = Math.round(Math.min(95, Math.max(40, 95 - 1.6 * (quality - 1))));
     return { pixelFormat: 'yuv420p', args: ['-c:v', 'libwebp', '-quality', String(webpQuality)] };
   }
-  // Full-range 4:2:0, what the JPEG encoder expects.
-  return { pixelFormat: 'yuvj420p', args: ['-c:v', 'mjpeg', '-q:v', String(quality)] };
+  // Full-range 4:2:0, what the JPEG encoder expects. One thread: each image is encoded once, and
+  // slice threads cost memory in every output of the run without making a sheet sooner.
+  return {
+    pixelFormat: 'yuvj420p',
+    args: ['-c:v', 'mjpeg', '-q:v', String(quality), '-threads', '1'],
+  };
 }
 
 /** WebP cannot hold a picture over 16383 px a side: refused by name rather than failing in ffmpeg. */
