@@ -176,7 +176,13 @@ describe('one ffmpeg run for every output (compose)', () => {
     scoringBranch(selectMarks(255), facts, { width: 64, height: 36 }),
     sheetBranch(selectMarks(1), facts, { width: 600, height: 338 }, spec, '/o/strip.jpg', 'one'),
     sheetBranch(selectMarks(2), facts, { width: 160, height: 90 }, spec, '/o/storyboard-%d.jpg', 'pattern'),
-    rawFramesBranch(selectMarks(4), facts, { width: 1280, height: 720 }, 'yuvj420p', '/w/candidates.raw'),
+    rawFramesBranch(
+      selectMarks(4),
+      facts,
+      { width: 1280, height: 720 },
+      ENCODINGS.poster(),
+      '/w/candidates.raw',
+    ),
     animatedBranch(selectMarks(8), facts, { width: 320, height: 180 }, 'gif', 10, '/o/preview.gif'),
   ];
 

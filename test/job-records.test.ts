@@ -36,6 +36,16 @@ function gate() {
   return { open, opened };
 }
 
+/** A harness whose engine waits for `g.open()` before each job: a job held in progress. */
+async function gatedHarness() {
+  const g = gate();
+  const h = await harness(async (req) => {
+    await g.opened;
+    return generate(req);
+  });
+  return { g, h };
+}
+
 async function harness(engine?: (req: GenerateRequest) => Promise<Manifest>, start = true) {
   const n = ++counter;
   const tempDir = await mkdtemp(join(tempRoot, `r${n}-`));
@@ -93,11 +103,7 @@ describe('a job id names one job', () => {
 
 describe('every record ends', () => {
   test('a duplicate joins the run in progress, is recorded as such and ends with its outputs', async () => {
-    const g = gate();
-    const h = await harness(async (req) => {
-      await g.opened;
-      return generate(req);
-    });
+    const { g, h } = await gatedHarness();
     try {
       const { storage } = h;
       const job = (id: string) => JSON.stringify({ id, video: 'v.mp4', options: { outputs: ['strip'] } });
@@ -136,11 +142,7 @@ describe('every record ends', () => {
   });
 
   test('a busy video waits (message visibility, not deliveries) instead of burning retries', async () => {
-    const g = gate();
-    const h = await harness(async (req) => {
-      await g.opened;
-      return generate(req);
-    });
+    const { g, h } = await gatedHarness();
     try {
       const { storage } = h;
       const deferred: string[] = [];

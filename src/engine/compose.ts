@@ -10,6 +10,13 @@ type Arg = readonly string[];
 const flatten = (...groups: (Arg | readonly Arg[])[]): string[] =>
   groups.flatMap((g) => (Array.isArray(g[0]) ? (g as readonly Arg[]).flat() : (g as Arg))) as string[];
 
+/** Only local files, through the one demuxer named: how every input of ours is opened. */
+const localInput = (demuxer: string): Arg[] => [
+  ['-protocol_whitelist', 'file'],
+  ['-format_whitelist', demuxer],
+  ['-f', demuxer],
+];
+
 export interface DecodeLimits {
   maxPixels: number;
 }
@@ -24,9 +31,7 @@ export function selectionInputArgs(selectionPath: string, limits: DecodeLimits):
 
 function selectionReadArgs(selectionPath: string, limits: DecodeLimits): string[] {
   return flatten([
-    ['-protocol_whitelist', 'file'],
-    ['-format_whitelist', 'matroska'],
-    ['-f', 'matroska'],
+    ...localInput('matroska'),
     ['-max_pixels', String(limits.maxPixels)],
     // Keep the selection file's own times: the marks must stay on whole seconds (ffmpeg would
     // otherwise shift everything by the first frame's time).
@@ -74,9 +79,7 @@ export function frameToStdoutArgs(
 /** Reads a container we do not index, with its demuxer forced and only local files allowed. */
 function foreignInputArgs(inputPath: string, demuxer: string, limits: DecodeLimits): Arg[] {
   return [
-    ['-protocol_whitelist', 'file'],
-    ['-format_whitelist', demuxer],
-    ['-f', demuxer],
+    ...localInput(demuxer),
     // Rotation stays metadata; it is applied later like for any input.
     ['-noautorotate'],
     ['-max_pixels', String(limits.maxPixels)],
@@ -186,9 +189,7 @@ export interface DecodeBranch {
 function decodeInputArgs(input: DecodeInput, limits: DecodeLimits): string[] {
   if (input.kind === 'selection') return selectionReadArgs(input.path, limits);
   return flatten([
-    ['-protocol_whitelist', 'file'],
-    ['-format_whitelist', input.demuxer],
-    ['-f', input.demuxer],
+    ...localInput(input.demuxer),
     // Rotation is applied by our own filters, like for a selection file.
     ['-noautorotate'],
     ['-max_pixels', String(limits.maxPixels)],
@@ -262,17 +263,17 @@ export function rawFramesBranch(
   select: string,
   facts: InputFacts,
   size: Size,
-  pixelFormat: string,
+  encoding: OutputEncoding,
   outPath: string,
 ): DecodeBranch {
   return {
     select,
-    filters: [...normaliseFilters(facts, size), `format=${pixelFormat}`],
+    filters: [...normaliseFilters(facts, size), `format=${encoding.pixelFormat}`],
     output: ['-c:v', 'rawvideo', '-f', 'rawvideo', '-y', 'file:' + outPath],
   };
 }
 
-/** Frame `index` of a file written by `rawFramesBranch`, encoded as one still. */
+/** Frame `index` of a file written by `rawFramesBranch` with the same `size` and `encoding`, encoded. */
 export function stillFromRawArgs(
   rawPath: string,
   size: Size,
@@ -281,9 +282,7 @@ export function stillFromRawArgs(
   outPath: string,
 ): string[] {
   return flatten([
-    ['-protocol_whitelist', 'file'],
-    ['-format_whitelist', 'rawvideo'],
-    ['-f', 'rawvideo'],
+    ...localInput('rawvideo'),
     ['-pix_fmt', encoding.pixelFormat],
     ['-video_size', `${size.width}x${size.height}`],
     ['-i', 'file:' + rawPath],

@@ -346,7 +346,7 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       times: posterCandidateTimes(facts.duration),
       mode: options.mode,
       branch: (select) =>
-        rawFramesBranch(select, facts, posterSize, posterEncoding.pixelFormat, join(work, POSTER_CANDIDATES)),
+        rawFramesBranch(select, facts, posterSize, posterEncoding, join(work, POSTER_CANDIDATES)),
     });
     const index = posterBranch;
     results.push((planned, chosen) => [

@@ -26,6 +26,15 @@ export const MEDIA_DIR = join(REPO_ROOT, '.cache', 'media');
 export const FIXTURES_DIR = join(REPO_ROOT, 'test', 'fixtures');
 /** 7.6 s of a city at night (CC0), H.264 640x360, 25 fps, a keyframe every 2 s, no audio. */
 export const CITY = join(FIXTURES_DIR, 'city-cc0.mp4');
+/** A folder holding one video's default outputs (strip, poster, storyboard), as `readdir` sorts it. */
+export const DEFAULT_OUTPUT_FILES = [
+  'manifest.json',
+  'poster.jpg',
+  'storyboard.jpg',
+  'storyboard.json',
+  'storyboard.vtt',
+  'strip.jpg',
+];
 
 export async function ffmpeg(args: string[]): Promise<void> {
   await run(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args], {
