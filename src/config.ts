@@ -71,6 +71,8 @@ export interface WorkerSettings {
   maxPixels?: number;
   /** Temporary disk one job may use, in bytes (`limits.maxTempBytes`); engine default when unset. */
   maxTempBytes?: number;
+  /** Threads of each ffmpeg run (`limits.ffmpegThreads`); the CPUs the process may use when unset. */
+  ffmpegThreads?: number;
   /** Parent of each job's temporary folder. */
   tempDir: string;
 }
@@ -186,6 +188,7 @@ const schema = z.object({
   THUMBNAILER_MAX_DURATION_SECONDS: intFromEnv(1, 30 * 24 * 3600).optional(),
   THUMBNAILER_MAX_PIXELS: intFromEnv(1, 2 ** 31 - 1).optional(),
   THUMBNAILER_MAX_TEMP_BYTES: intFromEnv(1, Number.MAX_SAFE_INTEGER).optional(),
+  THUMBNAILER_FFMPEG_THREADS: intFromEnv(1, 64).optional(),
 });
 
 /** Hosts a webhook may reach over plain http: this machine only. */
@@ -341,6 +344,7 @@ export function loadSettings(
     maxDurationSeconds: w.maxDurationSeconds ?? e.THUMBNAILER_MAX_DURATION_SECONDS,
     maxPixels: w.maxPixels ?? e.THUMBNAILER_MAX_PIXELS,
     maxTempBytes: w.maxTempBytes ?? e.THUMBNAILER_MAX_TEMP_BYTES,
+    ffmpegThreads: w.ffmpegThreads ?? e.THUMBNAILER_FFMPEG_THREADS,
   };
 
   return {

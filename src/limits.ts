@@ -17,5 +17,6 @@ export function engineLimitsFrom(settings: Settings): Limits {
     ffmpegStallTimeoutMs: w.ffmpegStallTimeoutMs ?? DEFAULT_LIMITS.ffmpegStallTimeoutMs,
     jobTimeoutMs: w.jobTimeoutMs,
     maxTempBytes: w.maxTempBytes ?? DEFAULT_LIMITS.maxTempBytes,
+    ffmpegThreads: w.ffmpegThreads ?? DEFAULT_LIMITS.ffmpegThreads,
   };
 }

@@ -168,7 +168,7 @@ const facts: InputFacts = {
   interlaced: false,
   hasAudio: false,
 };
-const limits = { maxPixels: 1000 };
+const limits = { maxPixels: 1000, ffmpegThreads: 3 };
 
 describe('one ffmpeg run for every output (compose)', () => {
   const spec = { cols: 10, rows: 5, padding: 0, margin: 0, color: 'black', quality: 10 };
@@ -213,7 +213,9 @@ describe('one ffmpeg run for every output (compose)', () => {
     assert.ok(graph.includes('palettegen') && graph.includes('paletteuse'));
     assert.equal(args.at(-1), 'file:/o/preview.gif');
     // Poster candidates are written uncompressed, one after the other: only the chosen one is encoded.
-    assert.ok(args.join(' ').includes('-c:v rawvideo -f rawvideo -y file:/w/candidates.raw'));
+    assert.ok(
+      args.join(' ').includes('-c:v rawvideo -f rawvideo -flush_packets 1 -y file:/w/candidates.raw'),
+    );
     assert.ok(graph.includes('format=yuvj420p[o3]'));
   });
 
@@ -238,7 +240,7 @@ describe('one ffmpeg run for every output (compose)', () => {
       branches,
       limits,
     );
-    const input = args.slice(0, args.indexOf('-filter_complex'));
+    const input = args.slice(0, args.indexOf('-filter_complex_threads'));
     assert.deepEqual(input, [
       '-protocol_whitelist',
       'file',
@@ -249,6 +251,9 @@ describe('one ffmpeg run for every output (compose)', () => {
       '-noautorotate',
       '-max_pixels',
       '1000',
+      // The decoder and the filter graph on the CPUs given, not ffmpeg's host cores + 1.
+      '-threads',
+      '3',
       '-copyts',
       '-skip_frame',
       'nokey',
@@ -257,5 +262,6 @@ describe('one ffmpeg run for every output (compose)', () => {
       '-i',
       'file:/v/in.mp4',
     ]);
+    assert.equal(args[args.indexOf('-filter_complex_threads') + 1], '3');
   });
 });

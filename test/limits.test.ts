@@ -3,6 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { cgroupCpuQuota } from '../src/engine/cpus.js';
 import { generate } from '../src/engine/generate.js';
 import { media } from './support/media.js';
 
@@ -36,4 +37,24 @@ describe('limits', () => {
       await assert.rejects(readdir(out), 'no output folder');
     });
   }
+});
+
+/** ffmpeg's threads follow the CPUs a container may use, not the host's cores. */
+describe('CPU quota of the cgroup', () => {
+  const files = (entries: Record<string, string>) => (path: string) => entries[path];
+  test('cgroup v2: a quota of 1.5 CPUs is 2 threads; "max" is no quota', () => {
+    assert.equal(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu.max': '150000 100000\n' })), 2);
+    assert.equal(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu.max': '50000 100000\n' })), 1);
+    assert.equal(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu.max': 'max 100000\n' })), undefined);
+  });
+  test('cgroup v1: quota over period; -1 is no quota; no cgroup files is no quota', () => {
+    const v1 = (quota: string) =>
+      files({
+        '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': quota,
+        '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000\n',
+      });
+    assert.equal(cgroupCpuQuota(v1('400000\n')), 4);
+    assert.equal(cgroupCpuQuota(v1('-1\n')), undefined);
+    assert.equal(cgroupCpuQuota(files({})), undefined);
+  });
 });

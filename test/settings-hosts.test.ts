@@ -33,7 +33,7 @@ const connection = devConnectionString({ blob: 1, queue: 2, table: 3 });
  * Each limit setting, its key in the engine's limits, and a value below and above its default
  * (the temporary disk a job may use is unbounded by default, but for the disk's free space).
  */
-const LIMIT_SETTINGS: { env: string; key: keyof Limits; below: number; above?: number }[] = [
+const LIMIT_SETTINGS: { env: string; key: keyof Limits; below?: number; above?: number }[] = [
   { env: 'THUMBNAILER_JOB_TIMEOUT_MS', key: 'jobTimeoutMs', below: 5_000, above: 2 * 3_600_000 },
   { env: 'THUMBNAILER_FFMPEG_TIMEOUT_MS', key: 'ffmpegTimeoutMs', below: 2_000, above: 3 * 3_600_000 },
   { env: 'THUMBNAILER_FFMPEG_STALL_MS', key: 'ffmpegStallTimeoutMs', below: 3_000, above: 900_000 },
@@ -41,6 +41,13 @@ const LIMIT_SETTINGS: { env: string; key: keyof Limits; below: number; above?: n
   { env: 'THUMBNAILER_MAX_DURATION_SECONDS', key: 'maxDurationSeconds', below: 2, above: 7 * 24 * 3600 },
   { env: 'THUMBNAILER_MAX_PIXELS', key: 'maxPixels', below: 320 * 180, above: 16384 * 16384 },
   { env: 'THUMBNAILER_MAX_TEMP_BYTES', key: 'maxTempBytes', below: 1024 ** 2 },
+  // The default is this machine's CPUs: one is below it unless the machine has a single CPU.
+  {
+    env: 'THUMBNAILER_FFMPEG_THREADS',
+    key: 'ffmpegThreads',
+    below: DEFAULT_LIMITS.ffmpegThreads > 1 ? 1 : undefined,
+    above: 32,
+  },
 ];
 
 /** The engine limits each long-running host hands to `generate`, for one environment. */

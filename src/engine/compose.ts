@@ -19,7 +19,15 @@ const localInput = (demuxer: string): Arg[] => [
 
 export interface DecodeLimits {
   maxPixels: number;
+  /** Decoder threads (`-threads` before `-i`) and filter graph threads. */
+  ffmpegThreads: number;
 }
+
+/** The decoder's pixel cap and thread count: options of every input we decode. */
+const decoderLimits = (limits: DecodeLimits): Arg[] => [
+  ['-max_pixels', String(limits.maxPixels)],
+  ['-threads', String(limits.ffmpegThreads)],
+];
 
 /**
  * Reads one of our selection files: that demuxer forced, only the `file` protocol, the decoder
@@ -32,7 +40,7 @@ export function selectionInputArgs(selectionPath: string, limits: DecodeLimits):
 function selectionReadArgs(selectionPath: string, limits: DecodeLimits): string[] {
   return flatten([
     ...localInput('matroska'),
-    ['-max_pixels', String(limits.maxPixels)],
+    ...decoderLimits(limits),
     // Keep the selection file's own times: the marks must stay on whole seconds (ffmpeg would
     // otherwise shift everything by the first frame's time).
     ['-copyts'],
@@ -82,7 +90,7 @@ function foreignInputArgs(inputPath: string, demuxer: string, limits: DecodeLimi
     ...localInput(demuxer),
     // Rotation stays metadata; it is applied later like for any input.
     ['-noautorotate'],
-    ['-max_pixels', String(limits.maxPixels)],
+    ...decoderLimits(limits),
     ['-i', 'file:' + inputPath],
     ['-map', '0:v:0'],
     ['-an', '-sn', '-dn'],
@@ -117,6 +125,7 @@ export function transcodeArgs(
   const tenBit = facts.hdr !== undefined || /1[02]/.test(facts.pixelFormat ?? '');
   return flatten(foreignInputArgs(inputPath, demuxer, limits), [
     ['-c:v', 'libx264'],
+    ['-threads', String(limits.ffmpegThreads)],
     ['-preset', 'ultrafast'],
     ['-crf', '12'],
     ['-pix_fmt', tenBit ? 'yuv420p10le' : 'yuv420p'],
@@ -192,7 +201,7 @@ function decodeInputArgs(input: DecodeInput, limits: DecodeLimits): string[] {
     ...localInput(input.demuxer),
     // Rotation is applied by our own filters, like for a selection file.
     ['-noautorotate'],
-    ['-max_pixels', String(limits.maxPixels)],
+    ...decoderLimits(limits),
     // The container's own times, as the index gives them: frames are selected by those.
     ['-copyts'],
     ...(input.keyframesOnly ? [['-skip_frame', 'nokey']] : []),
@@ -219,6 +228,7 @@ export function decodeJobArgs(input: DecodeInput, branches: DecodeBranch[], limi
   return flatten(
     decodeInputArgs(input, limits),
     [
+      ['-filter_complex_threads', String(limits.ffmpegThreads)],
       ['-filter_complex', graph.join(';')],
       ['-vsync', 'passthrough'],
     ],
@@ -269,8 +279,17 @@ export function rawFramesBranch(
   return {
     select,
     filters: [...normaliseFilters(facts, size), `format=${encoding.pixelFormat}`],
-    output: ['-c:v', 'rawvideo', '-f', 'rawvideo', '-y', 'file:' + outPath],
+    // Each frame reaches the file as it is made: the poster is encoded from it during the run.
+    output: ['-c:v', 'rawvideo', '-f', 'rawvideo', '-flush_packets', '1', '-y', 'file:' + outPath],
   };
+}
+
+/** Bytes of one frame in a file written by `rawFramesBranch` (4:2:0, even sizes: 1.5 bytes a pixel). */
+export function rawFrameBytes(size: Size, encoding: OutputEncoding): number {
+  if (!/^yuvj?420p$/.test(encoding.pixelFormat)) {
+    throw new Error(`raw frames are written in 4:2:0 only, not ${encoding.pixelFormat}`);
+  }
+  return size.width * size.height + 2 * Math.ceil(size.width / 2) * Math.ceil(size.height / 2);
 }
 
 /** Frame `index` of a file written by `rawFramesBranch` with the same `size` and `encoding`, encoded. */

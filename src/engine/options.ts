@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cpuBudget } from './cpus.js';
 import { ThumbnailerError } from '../errors.js';
 import { STILL_FORMATS, WEBP_MAX_SIDE } from './still-format.js';
 
@@ -103,6 +104,8 @@ export interface Limits {
   maxSampleBytes: number;
   /** Temporary disk one job may use (the remux and transcode routes; see disk.ts). */
   maxTempBytes: number;
+  /** Threads of each ffmpeg run: its decoder, its filters and the proxy's encoder. */
+  ffmpegThreads: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -118,4 +121,6 @@ export const DEFAULT_LIMITS: Limits = {
   maxSampleBytes: 32 * 1024 * 1024,
   // Unbounded but by the free space of the temporary folder, checked before the route starts.
   maxTempBytes: Number.MAX_SAFE_INTEGER,
+  // The CPUs this process may use (cgroup quota included), not ffmpeg's host cores + 1.
+  ffmpegThreads: cpuBudget(),
 };
