@@ -67,7 +67,7 @@ export function canMeasureMemory(): boolean {
 export async function measureMemory(
   file: string,
   args: string[],
-  options: { timeoutMs: number; signal: AbortSignal; tmp: string },
+  options: { timeoutMs: number; signal: AbortSignal; tmp: string; env?: NodeJS.ProcessEnv },
 ): Promise<MemoryReport> {
   const useTime = existsSync(TIME);
   const timeOut = join(options.tmp, `time-${process.pid}-${Date.now()}.txt`);
@@ -92,6 +92,7 @@ export async function measureMemory(
   const result = await run(command, commandArgs, {
     timeoutMs: options.timeoutMs,
     signal: options.signal,
+    env: options.env,
     onSpawn: (pid) => {
       timer = setInterval(() => sample(pid), SAMPLE_MS);
     },

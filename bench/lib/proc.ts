@@ -13,6 +13,8 @@ export interface RunOptions {
   onSpawn?: (pid: number) => void;
   /** Called with each complete stdout line (ffmpeg `-progress pipe:1`). */
   onStdoutLine?: (line: string) => void;
+  /** Variables on top of `COMMAND_ENV` (a connection string, say). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface RunResult {
@@ -53,11 +55,23 @@ export function describeFailure(result: RunResult): string {
   return last ? `${how}: ${last}` : how;
 }
 
+/**
+ * The environment every timed command gets: what finding the tools needs, nothing of this machine's
+ * own tuning. NODE_OPTIONS or NODE_EXTRA_CA_CERTS (a proxy's certificates: 70 ms more for every
+ * Node start on the machine of docs/benchmarks.md) would change the Node commands' figures and not
+ * ffmpeg's.
+ */
+const COMMAND_ENV_KEYS = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'FFMPEG_PATH', 'FFPROBE_PATH'];
+const COMMAND_ENV: NodeJS.ProcessEnv = Object.fromEntries(
+  COMMAND_ENV_KEYS.flatMap((key) => (process.env[key] === undefined ? [] : [[key, process.env[key]]])),
+);
+
 export function run(file: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise<RunResult>((resolve) => {
     const started = performance.now();
     const child = spawn(file, args, {
       cwd: options.cwd,
+      env: { ...COMMAND_ENV, ...options.env },
       shell: false,
       stdio: ['ignore', 'pipe', 'pipe'],
       windowsHide: true,

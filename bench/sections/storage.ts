@@ -48,32 +48,22 @@ export const storageSection: Section = {
 
       // One worker process takes the job: bytes through the proxy, and its peak memory.
       proxy.reset();
-      const saved = { ...process.env };
-      Object.assign(process.env, {
+      const env = {
         AzureWebJobsStorage: connectionString,
         THUMBNAILER_TEMP_DIR: ctx.tmp,
         THUMBNAILER_LOG_LEVEL: 'warn',
-      });
-      let report;
-      try {
-        report = canMeasureMemory()
-          ? await measureMemory(process.execPath, [ctx.ours!, 'worker', '--once', '--wait', '60'], {
-              timeoutMs: 600_000,
-              signal: ctx.signal,
-              tmp: ctx.tmp,
-            })
-          : undefined;
-        if (!report) {
-          await mustRun(process.execPath, [ctx.ours!, 'worker', '--once', '--wait', '60'], {
+      };
+      const worker = [ctx.ours!, 'worker', '--once', '--wait', '60'];
+      const report = canMeasureMemory()
+        ? await measureMemory(process.execPath, worker, {
             timeoutMs: 600_000,
             signal: ctx.signal,
-          });
-        }
-      } finally {
-        for (const key of ['AzureWebJobsStorage', 'THUMBNAILER_TEMP_DIR', 'THUMBNAILER_LOG_LEVEL']) {
-          if (saved[key] === undefined) delete process.env[key];
-          else process.env[key] = saved[key];
-        }
+            tmp: ctx.tmp,
+            env,
+          })
+        : undefined;
+      if (!report) {
+        await mustRun(process.execPath, worker, { timeoutMs: 600_000, signal: ctx.signal, env });
       }
       const bytes = proxy.bytes();
       const job = await storage.jobs.get('bench-bytes');
