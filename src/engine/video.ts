@@ -70,7 +70,10 @@ export async function openVideo(bytes: ByteSource, context: OpenContext): Promis
     if (container.demuxer === 'mov') {
       await checkMp4IndexSize(bytes.read, bytes.size, context.limits.maxIndexBytes, context.signal);
     }
-    const source = bytes.demuxerSource(context.limits.maxIndexBytes);
+    const source = bytes.demuxerSource(
+      context.limits.maxIndexBytes,
+      bytes.localPath && container.demuxer === 'matroska' ? 'readAhead' : 'exact',
+    );
     try {
       const direct = await openIndexed(source, bytes, container, context);
       if (direct) return direct;
