@@ -213,7 +213,9 @@ describe('one ffmpeg run for every output (compose)', () => {
     assert.ok(graph.includes('palettegen') && graph.includes('paletteuse'));
     assert.equal(args.at(-1), 'file:/o/preview.gif');
     // Poster candidates are written uncompressed, one after the other: only the chosen one is encoded.
-    assert.ok(args.join(' ').includes('-c:v rawvideo -f rawvideo -y file:/w/candidates.raw'));
+    assert.ok(
+      args.join(' ').includes('-c:v rawvideo -f rawvideo -flush_packets 1 -y file:/w/candidates.raw'),
+    );
     assert.ok(graph.includes('format=yuvj420p[o3]'));
   });
 

@@ -279,8 +279,17 @@ export function rawFramesBranch(
   return {
     select,
     filters: [...normaliseFilters(facts, size), `format=${encoding.pixelFormat}`],
-    output: ['-c:v', 'rawvideo', '-f', 'rawvideo', '-y', 'file:' + outPath],
+    // Each frame reaches the file as it is made: the poster is encoded from it during the run.
+    output: ['-c:v', 'rawvideo', '-f', 'rawvideo', '-flush_packets', '1', '-y', 'file:' + outPath],
   };
+}
+
+/** Bytes of one frame in a file written by `rawFramesBranch` (4:2:0, even sizes: 1.5 bytes a pixel). */
+export function rawFrameBytes(size: Size, encoding: OutputEncoding): number {
+  if (!/^yuvj?420p$/.test(encoding.pixelFormat)) {
+    throw new Error(`raw frames are written in 4:2:0 only, not ${encoding.pixelFormat}`);
+  }
+  return size.width * size.height + 2 * Math.ceil(size.width / 2) * Math.ceil(size.height / 2);
 }
 
 /** Frame `index` of a file written by `rawFramesBranch` with the same `size` and `encoding`, encoded. */

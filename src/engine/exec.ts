@@ -11,11 +11,11 @@ export interface RunOptions {
   /** Called with the number of frames ffmpeg has output so far (needs `-progress pipe:2` in args). */
   onFrames?: (frames: number) => void;
   /**
-   * Called with the bytes ffmpeg has written to stdout so far. Output on stdout counts as progress
-   * for the stall timer: ffmpeg prints no progress until every output has started, and a tile
-   * sheet starts only when its last tile arrives.
+   * Called with each piece ffmpeg writes to stdout and the bytes written so far. Output on stdout
+   * counts as progress for the stall timer: ffmpeg prints no progress until every output has
+   * started, and a tile sheet starts only when its last tile arrives.
    */
-  onStdoutBytes?: (bytes: number) => void;
+  onStdout?: (chunk: Buffer, total: number) => void;
   /** Keep stdout (for ffprobe JSON or raw frames); otherwise it is discarded. */
   captureStdout?: boolean;
   /** Upper bound on captured stdout, so a hostile input cannot make us buffer without end. */
@@ -125,13 +125,12 @@ export function runTool(
     child.stdout.on('data', (chunk: Buffer) => {
       lastProgressAt = performance.now();
       stdoutBytes += chunk.length;
-      options.onStdoutBytes?.(stdoutBytes);
-      if (!options.captureStdout) return;
-      if (options.maxStdoutBytes && stdoutBytes > options.maxStdoutBytes) {
+      if (options.captureStdout && options.maxStdoutBytes && stdoutBytes > options.maxStdoutBytes) {
         kill('overflow');
         return;
       }
-      stdoutChunks.push(chunk);
+      options.onStdout?.(chunk, stdoutBytes);
+      if (options.captureStdout) stdoutChunks.push(chunk);
     });
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (text: string) => {
