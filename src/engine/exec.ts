@@ -18,7 +18,7 @@ export interface RunOptions {
   onStdout?: (chunk: Buffer, total: number) => void;
   /** Keep stdout (for ffprobe JSON or raw frames); otherwise it is discarded. */
   captureStdout?: boolean;
-  /** Upper bound on captured stdout, so a hostile input cannot make us buffer without end. */
+  /** Upper bound on stdout, kept or handed on, so a hostile input cannot make us buffer without end. */
   maxStdoutBytes?: number;
 }
 
@@ -125,7 +125,7 @@ export function runTool(
     child.stdout.on('data', (chunk: Buffer) => {
       lastProgressAt = performance.now();
       stdoutBytes += chunk.length;
-      if (options.captureStdout && options.maxStdoutBytes && stdoutBytes > options.maxStdoutBytes) {
+      if (options.maxStdoutBytes && stdoutBytes > options.maxStdoutBytes) {
         kill('overflow');
         return;
       }

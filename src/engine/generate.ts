@@ -489,7 +489,6 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
           }
         },
         maxStdoutBytes: frameBytes * plan.marks.length * 2 + frameBytes,
-        captureStdout: true,
       }).catch((error: unknown) => {
         throw classifyDecodeError(error);
       }),
