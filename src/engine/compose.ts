@@ -1,3 +1,4 @@
+import { ThumbnailerError } from '../errors.js';
 import { SELECT_MARKED_FRAMES, normaliseFilters, type Size } from './plan.js';
 import { stillContentType, stillEncoding, type StillFormat } from './still-format.js';
 import type { InputFacts } from './types.js';
@@ -287,7 +288,10 @@ export function rawFramesBranch(
 /** Bytes of one frame in a file written by `rawFramesBranch` (4:2:0, even sizes: 1.5 bytes a pixel). */
 export function rawFrameBytes(size: Size, encoding: OutputEncoding): number {
   if (!/^yuvj?420p$/.test(encoding.pixelFormat)) {
-    throw new Error(`raw frames are written in 4:2:0 only, not ${encoding.pixelFormat}`);
+    throw new ThumbnailerError(
+      'E_INTERNAL',
+      `Raw frames are written in 4:2:0 only, not ${encoding.pixelFormat}.`,
+    );
   }
   return size.width * size.height + 2 * Math.ceil(size.width / 2) * Math.ceil(size.height / 2);
 }

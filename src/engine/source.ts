@@ -86,18 +86,19 @@ function countingSource(source: RangedVideoSource, alreadyRead = 0): ByteSource 
     size: source.size,
     etag: source.etag,
     read,
-    demuxerSource: (maxReadBytes = Infinity, pattern: ReadPattern = 'exact') =>
-      new mediabunny.CustomSource({
+    demuxerSource: (maxReadBytes = Infinity, pattern: ReadPattern = 'exact') => {
+      // A read ahead goes past what the demuxer asked for by at most the slack.
+      const largestRead = maxReadBytes + (pattern === 'readAhead' ? READ_AHEAD_SLACK : 0);
+      return new mediabunny.CustomSource({
         getSize: () => source.size,
         read: (start, end) => {
-          // A read ahead goes past what the demuxer asked for by at most the slack.
-          const slack = pattern === 'readAhead' ? READ_AHEAD_SLACK : 0;
-          if (end - start > maxReadBytes + slack) throw indexTooLarge('index', end - start, maxReadBytes);
+          if (end - start > largestRead) throw indexTooLarge('index', end - start, maxReadBytes);
           return read(start, end);
         },
         prefetchProfile: pattern === 'readAhead' ? 'network' : 'none',
         maxCacheSize: 16 * 1024 * 1024,
-      }),
+      });
+    },
     bytesRead: () => bytes,
     close: async () => undefined,
   };
