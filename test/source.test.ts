@@ -38,9 +38,9 @@ async function durationThrough(pattern: ReadPattern) {
       return recording.subarray(start, end);
     },
   });
-  const input = new mediabunny.Input({
+  const input = new (mediabunny().Input)({
     source: bytes.demuxerSource(64 * 1024 * 1024, pattern),
-    formats: [mediabunny.WEBM],
+    formats: [mediabunny().WEBM],
   });
   try {
     const track = (await input.getPrimaryVideoTrack())!;

@@ -1,8 +1,14 @@
 import { createRequire } from 'node:module';
 import type * as Mediabunny from 'mediabunny';
 
+let loaded: typeof Mediabunny | undefined;
+
 /**
- * mediabunny, loaded from its single-file CommonJS build: 27 ms instead of 48 ms for the tree of ES
- * modules, paid by every CLI run and worker start. Same classes, same types.
+ * mediabunny, from its single-file CommonJS build (27 ms instead of 48 ms for the tree of ES
+ * modules on a fast machine; same classes, same types). Loaded on first use, not on import: a local
+ * file's ffprobe is started first and loads its own libraries on the other core meanwhile.
  */
-export const mediabunny = createRequire(import.meta.url)('mediabunny') as typeof Mediabunny;
+export function mediabunny(): typeof Mediabunny {
+  loaded ??= createRequire(import.meta.url)('mediabunny') as typeof Mediabunny;
+  return loaded;
+}

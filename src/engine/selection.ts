@@ -59,7 +59,7 @@ export class FrameIndex {
     /** Largest sample read, checked on the index's size before the sample's data is read. */
     private readonly maxSampleBytes = Infinity,
   ) {
-    this.sink = new mediabunny.EncodedPacketSink(track);
+    this.sink = new (mediabunny().EncodedPacketSink)(track);
   }
 
   private checkSize(packet: EncodedPacket): void {
@@ -244,7 +244,7 @@ export class FrameIndex {
       found && found.sequenceNumber === ref.sequenceNumber ? found : await this.findBySequence(ref);
     if (this.keyCacheBytes + packet.byteLength <= this.keyCacheLimit) {
       // A copy: the packet's data may be a view of a larger read, which it would keep alive.
-      const kept = new mediabunny.EncodedPacket(
+      const kept = new (mediabunny().EncodedPacket)(
         packet.data.slice(),
         packet.type,
         packet.timestamp,
@@ -276,18 +276,16 @@ export class FrameIndex {
     const codec = this.track.codec;
     const decoderConfig = await this.track.getDecoderConfig();
     if (!codec || !decoderConfig) throw new ThumbnailerError('E_INTERNAL', 'Selection needs a known codec.');
-    const output = new mediabunny.Output({
-      format: new mediabunny.MkvOutputFormat(),
-      target: new mediabunny.FilePathTarget(path),
-    });
-    const source = new mediabunny.EncodedVideoPacketSource(codec);
+    const mb = mediabunny();
+    const output = new mb.Output({ format: new mb.MkvOutputFormat(), target: new mb.FilePathTarget(path) });
+    const source = new mb.EncodedVideoPacketSource(codec);
     output.addVideoTrack(source);
     await output.start();
     let cursorMs = 0;
     let count = 0;
     let bytes = 0;
     const add = async (packet: EncodedPacket, timeMs: number) => {
-      const copy = new mediabunny.EncodedPacket(packet.data, packet.type, timeMs / 1000, 0.001);
+      const copy = new mb.EncodedPacket(packet.data, packet.type, timeMs / 1000, 0.001);
       await source.add(copy, count === 0 ? { decoderConfig } : undefined);
       count++;
       bytes += packet.byteLength;

@@ -89,7 +89,7 @@ function countingSource(source: RangedVideoSource, alreadyRead = 0): ByteSource 
     demuxerSource: (maxReadBytes = Infinity, pattern: ReadPattern = 'exact') => {
       // A read ahead goes past what the demuxer asked for by at most the slack.
       const largestRead = maxReadBytes + (pattern === 'readAhead' ? READ_AHEAD_SLACK : 0);
-      return new mediabunny.CustomSource({
+      return new (mediabunny().CustomSource)({
         getSize: () => source.size,
         read: (start, end) => {
           if (end - start > largestRead) throw indexTooLarge('index', end - start, maxReadBytes);

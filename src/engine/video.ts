@@ -14,6 +14,7 @@ import {
   normaliseRotation,
   videoStream,
   type ProbeResult,
+  type ProbeStream,
 } from './probe.js';
 import { checkMp4IndexSize } from './index-caps.js';
 import { FrameIndex } from './selection.js';
@@ -24,10 +25,20 @@ import { missingDecoder } from './verdicts.js';
 import type { InputFacts, Manifest } from './types.js';
 
 /** Containers the index route reads in place; nothing else is ever handed to the demuxer. */
-const INDEXED_FORMATS = [mediabunny.MP4, mediabunny.QTFF, mediabunny.MATROSKA, mediabunny.WEBM];
-/** Codecs a selection file can carry. */
-const COPYABLE_CODECS = new Set(['avc', 'hevc', 'vp8', 'vp9', 'av1']);
-const COPYABLE_FFMPEG_CODECS = new Set(['h264', 'hevc', 'vp8', 'vp9', 'av1']);
+const indexedFormats = () => {
+  const { MP4, QTFF, MATROSKA, WEBM } = mediabunny();
+  return [MP4, QTFF, MATROSKA, WEBM];
+};
+/** Codecs a selection file can carry: mediabunny's names and ffmpeg's. */
+const FFMPEG_CODEC_NAMES: Record<string, string> = {
+  avc: 'h264',
+  hevc: 'hevc',
+  vp8: 'vp8',
+  vp9: 'vp9',
+  av1: 'av1',
+};
+const COPYABLE_CODECS = new Set(Object.keys(FFMPEG_CODEC_NAMES));
+const COPYABLE_FFMPEG_CODECS = new Set(Object.values(FFMPEG_CODEC_NAMES));
 
 export interface OpenVideo {
   facts: InputFacts;
@@ -66,16 +77,46 @@ export async function openVideo(bytes: ByteSource, context: OpenContext): Promis
   }
   const head = await bytes.read(0, Math.min(SNIFF_BYTES, bytes.size), context.signal);
   const container = sniffContainer(head, bytes.size);
+  if (container.indexed && container.demuxer === 'mov') {
+    await checkMp4IndexSize(bytes.read, bytes.size, context.limits.maxIndexBytes, context.signal);
+  }
+  // A local file is probed whole, from the start: ffprobe spends about 0.13 s loading its
+  // libraries, which now overlaps with loading mediabunny and reading the index. (A remote one is
+  // probed through a one-keyframe sample once its index is read.)
+  const localProbe = bytes.localPath
+    ? settle(ffprobeFile(bytes.localPath, container.demuxer, context.signal))
+    : undefined;
+  try {
+    return await openWithProbe(bytes, container, context, localProbe);
+  } finally {
+    // Never leave the probe running past the open (it ends with the file's first packets).
+    await localProbe;
+  }
+}
+
+/** A promise that never rejects: its outcome, to read when (and if) it is needed. */
+type Settled<T> = Promise<{ ok: true; value: T } | { ok: false; error: unknown }>;
+
+function settle<T>(promise: Promise<T>): Settled<T> {
+  return promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+}
+
+async function openWithProbe(
+  bytes: ByteSource,
+  container: Container,
+  context: OpenContext,
+  localProbe: Settled<ProbeResult> | undefined,
+): Promise<OpenVideo> {
   if (container.indexed) {
-    if (container.demuxer === 'mov') {
-      await checkMp4IndexSize(bytes.read, bytes.size, context.limits.maxIndexBytes, context.signal);
-    }
     const source = bytes.demuxerSource(
       context.limits.maxIndexBytes,
       bytes.localPath && container.demuxer === 'matroska' ? 'readAhead' : 'exact',
     );
     try {
-      const direct = await openIndexed(source, bytes, container, context);
+      const direct = await openIndexed(source, bytes, container, context, localProbe);
       if (direct) return direct;
     } catch (error) {
       // A Matroska cluster is read whole: one over the cap (a live recording written as a single
@@ -95,7 +136,7 @@ export async function openVideo(bytes: ByteSource, context: OpenContext): Promis
       `This ${container.label} video cannot be read in place through its container index, so no frame is made on demand.`,
     );
   }
-  return openThroughProxy(bytes, container, context);
+  return openThroughProxy(bytes, container, context, localProbe);
 }
 
 async function primaryTrack(input: Input): Promise<InputVideoTrack | null> {
@@ -113,8 +154,9 @@ async function openIndexed(
   bytes: ByteSource,
   container: Container,
   context: OpenContext,
+  localProbe: Settled<ProbeResult> | undefined,
 ): Promise<OpenVideo | undefined> {
-  const input = new mediabunny.Input({ source, formats: INDEXED_FORMATS });
+  const input = new (mediabunny().Input)({ source, formats: indexedFormats() });
   const dispose = async () => input.dispose();
   try {
     const track = await primaryTrack(input);
@@ -124,28 +166,35 @@ async function openIndexed(
     }
     const start = await track.getFirstTimestamp();
     const index = new FrameIndex(track, start, context.limits.maxSampleBytes);
-    // One keyframe through ffprobe tells what the bitstream says: field order, pixel format, colour.
-    // It runs while the duration is found, which takes a read of every cluster when the header has
-    // none (a MediaRecorder upload).
-    const samplePath = join(context.work, 'probe-sample.mkv');
-    const [end, sampleProbe] = await Promise.all([
+    // ffprobe tells what the bitstream says: field order, pixel format, colour. The whole local
+    // file's probe serves when its one video stream is this track; otherwise one keyframe is
+    // probed on its own, while the duration is found (a read of every cluster when the header has
+    // none, as in a MediaRecorder upload).
+    const probeTrack = async () => {
+      const whole = await localProbe;
+      const stream = whole?.ok ? streamOfTrack(whole.value, track) : undefined;
+      if (whole?.ok && stream) return { probe: whole.value, stream };
+      const samplePath = join(context.work, 'probe-sample.mkv');
+      await index.write(samplePath, [0], 'fast', context.signal);
+      const probe = await ffprobeFile(samplePath, 'matroska', context.signal);
+      return { probe, stream: videoStream(probe) };
+    };
+    const [end, probed] = await Promise.all([
       track
         .getDurationFromMetadata()
         .catch(() => null)
         .then((fromHeader) => fromHeader ?? track.computeDuration()),
-      index
-        .write(samplePath, [0], 'fast', context.signal)
-        .then(() => ffprobeFile(samplePath, 'matroska', context.signal)),
+      probeTrack(),
     ]);
-    const sample = videoStream(sampleProbe);
+    const { stream } = probed;
     const rotation = normaliseRotation(track.rotation);
     const par = track.pixelAspectRatio;
     const containerSar =
       par.num > 0 && par.den > 0 && par.num !== par.den ? `${par.num}:${par.den}` : undefined;
     const sar =
       containerSar ??
-      (sample.sample_aspect_ratio && sample.sample_aspect_ratio !== '0:1'
-        ? sample.sample_aspect_ratio
+      (stream.sample_aspect_ratio && stream.sample_aspect_ratio !== '0:1'
+        ? stream.sample_aspect_ratio
         : '1:1');
     const [sarNum, sarDen] = sar.split(':').map(Number);
     const width = track.codedWidth;
@@ -158,24 +207,24 @@ async function openIndexed(
       size: bytes.size,
       container: container.label,
       duration: round3(Math.max(0, end - start)),
-      codec: sample.codec_name ?? track.codec,
-      profile: sample.profile,
-      pixelFormat: sample.pix_fmt,
+      codec: stream.codec_name ?? track.codec,
+      profile: stream.profile,
+      pixelFormat: stream.pix_fmt,
       width,
       height,
       ...displaySize(width, height, (sarNum ?? 1) / (sarDen ?? 1), rotation),
       rotation,
       sampleAspectRatio: sar,
       frameRate: stats ? round3(stats.averagePacketRate) : undefined,
-      hdr: hdrKind(colour.transfer ?? undefined) ?? hdrKind(sample.color_transfer),
-      interlaced: isInterlaced(sample),
+      hdr: hdrKind(colour.transfer ?? undefined) ?? hdrKind(stream.color_transfer),
+      interlaced: isInterlaced(stream),
       hasAudio: (await input.getAudioTracks()).length > 0,
     };
     return {
       facts,
       index,
       route: 'index',
-      ffmpegVersion: versionOf(sampleProbe),
+      ffmpegVersion: versionOf(probed.probe),
       local: bytes.localPath ? { path: bytes.localPath, demuxer: container.demuxer } : undefined,
       frameRate: stats?.averagePacketRate ?? 0,
       dispose,
@@ -188,6 +237,19 @@ async function openIndexed(
     if (ThumbnailerError.is(error) || error instanceof Error) return undefined;
     throw error;
   }
+}
+
+/**
+ * The stream of a whole-file probe that is this track: the file's only video stream (cover art
+ * aside), with the same codec and picture size. Anything less certain is probed through a sample.
+ */
+function streamOfTrack(probe: ProbeResult, track: InputVideoTrack): ProbeStream | undefined {
+  const videos = probe.streams.filter((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
+  const stream = videos[0];
+  if (videos.length !== 1 || !stream || !track.codec) return undefined;
+  const sameCodec = stream.codec_name === FFMPEG_CODEC_NAMES[track.codec];
+  const sameSize = stream.width === track.codedWidth && stream.height === track.codedHeight;
+  return sameCodec && sameSize ? stream : undefined;
 }
 
 /** Temporary disk for the rest of the proxy route (the input copy, when made, is already on disk). */
@@ -208,6 +270,7 @@ async function openThroughProxy(
   bytes: ByteSource,
   container: Container,
   context: OpenContext,
+  localProbe: Settled<ProbeResult> | undefined,
 ): Promise<OpenVideo> {
   let localPath = bytes.localPath;
   // The route is known only after a probe of the copy: before making it, check for the lighter
@@ -217,7 +280,9 @@ async function openThroughProxy(
     localPath = join(context.work, 'input');
     await downloadTo(bytes, localPath, context.limits.maxInputBytes, context.signal);
   }
-  const probe = await ffprobeFile(localPath, container.demuxer, context.signal);
+  const earlier = localPath === bytes.localPath ? await localProbe : undefined;
+  if (earlier && !earlier.ok) throw earlier.error;
+  const probe = earlier?.value ?? (await ffprobeFile(localPath, container.demuxer, context.signal));
   const facts = factsFromProbe(probe, {
     name: bytes.name,
     size: bytes.size,
@@ -256,10 +321,8 @@ async function openThroughProxy(
     }
     throw error;
   });
-  const input = new mediabunny.Input({
-    source: new mediabunny.FilePathSource(proxyPath),
-    formats: [mediabunny.MATROSKA],
-  });
+  const mb = mediabunny();
+  const input = new mb.Input({ source: new mb.FilePathSource(proxyPath), formats: [mb.MATROSKA] });
   const track = await primaryTrack(input);
   if (!track || !track.codec) {
     input.dispose();
