@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { ThumbnailerError } from '../src/errors.js';
 import { FrameService } from '../src/engine/frames.js';
 import { generate } from '../src/engine/generate.js';
 import type { RangedVideoSource } from '../src/engine/types.js';
@@ -52,12 +54,18 @@ function mp4WithMoovOf(size: number): Uint8Array {
 
 /** The same MP4 with the size of its first sample rewritten in the sample table (stsz). */
 function withFirstSampleSize(file: Uint8Array, size: number): Uint8Array {
+  return withSampleSize(file, 0, size);
+}
+
+/** The same MP4 with the size of sample `index` rewritten in the sample table (stsz). */
+function withSampleSize(file: Uint8Array, index: number, size: number): Uint8Array {
   const copy = Buffer.from(file);
   const at = copy.indexOf('stsz', 0, 'latin1');
   assert.ok(at > 0, 'the fixture has a sample-size table');
   // type, version+flags, uniform size (0: a table follows), count, then the first entry.
   assert.equal(copy.readUInt32BE(at + 8), 0, 'sizes are listed one per sample');
-  copy.writeUInt32BE(size, at + 16);
+  assert.ok(copy.readUInt32BE(at + 12) > index, 'the table lists that sample');
+  copy.writeUInt32BE(size, at + 16 + 4 * index);
   return copy;
 }
 
@@ -153,5 +161,49 @@ describe('index and sample caps', () => {
       options: { outputs: ['strip'] },
     });
     assert.equal(manifest.outputs[0]!.kind, 'strip');
+  });
+});
+
+/**
+ * The decode run starts while its selection file is written (ffmpeg loads meanwhile): a selection
+ * that cannot be written must stop it, and be the error reported.
+ */
+describe('a selection that cannot be written stops the decode run', () => {
+  test('a keyframe past the first declared as 256 MB -> E_SAMPLE_TOO_LARGE, not a canceled ffmpeg', async () => {
+    // 25 fps, a keyframe every 50 frames: sample 50 is the keyframe at 2 s, one of the strip's.
+    const source = recordingSource('late-big-sample.mp4', withSampleSize(mp4, 50, 256 * 1024 * 1024));
+    const outDir = join(work, 'out-late-sample');
+    await assert.rejects(
+      generate({ source, outDir, options: { outputs: ['strip'], cols: 4, rows: 1, width: 160 } }),
+      { code: 'E_SAMPLE_TOO_LARGE' },
+    );
+    assert.ok(source.largestRead <= 1024 * 1024, `largest read ${source.largestRead} bytes`);
+    assert.equal(existsSync(outDir), false, 'nothing written');
+  });
+
+  test("storage failing in the middle of the selection -> its error (retried later), not the decoder's", async () => {
+    let failed = 0;
+    const source = {
+      ...recordingSource('outage.mp4', mp4),
+      async read(start: number, end: number) {
+        // The index and the first keyframe are at the front; the strip's last tiles are not.
+        if (end > mp4.byteLength * 0.75) {
+          failed++;
+          throw new ThumbnailerError('E_STORAGE_UNAVAILABLE', 'the storage account is unreachable');
+        }
+        return mp4.subarray(start, end);
+      },
+    };
+    const outDir = join(work, 'out-outage');
+    await assert.rejects(
+      generate({ source, outDir, options: { outputs: ['strip'], cols: 4, rows: 1, width: 160 } }),
+      (error: unknown) => {
+        assert.equal((error as ThumbnailerError).code, 'E_STORAGE_UNAVAILABLE');
+        assert.equal((error as ThumbnailerError).permanent, false);
+        return true;
+      },
+    );
+    assert.ok(failed > 0, 'a read failed');
+    assert.equal(existsSync(outDir), false, 'nothing written');
   });
 });

@@ -11,9 +11,12 @@ type Arg = readonly string[];
 const flatten = (...groups: (Arg | readonly Arg[])[]): string[] =>
   groups.flatMap((g) => (Array.isArray(g[0]) ? (g as readonly Arg[]).flat() : (g as Arg))) as string[];
 
-/** Only local files, through the one demuxer named: how every input of ours is opened. */
-const localInput = (demuxer: string): Arg[] => [
-  ['-protocol_whitelist', 'file'],
+/**
+ * Only local files (or our own stdin), through the one demuxer named: how every input of ours is
+ * opened.
+ */
+const localInput = (demuxer: string, protocol: 'file' | 'pipe' = 'file'): Arg[] => [
+  ['-protocol_whitelist', protocol],
   ['-format_whitelist', demuxer],
   ['-f', demuxer],
 ];
@@ -38,14 +41,16 @@ export function selectionInputArgs(selectionPath: string, limits: DecodeLimits):
   return [...selectionReadArgs(selectionPath, limits), '-map', '0:v:0', '-an', '-sn', '-dn'];
 }
 
-function selectionReadArgs(selectionPath: string, limits: DecodeLimits): string[] {
+/** A selection file by path, or `stdin` for one streamed to ffmpeg's standard input. */
+function selectionReadArgs(selectionPath: string | 'stdin', limits: DecodeLimits): string[] {
+  const piped = selectionPath === 'stdin';
   return flatten([
-    ...localInput('matroska'),
+    ...localInput('matroska', piped ? 'pipe' : 'file'),
     ...decoderLimits(limits),
     // Keep the selection file's own times: the marks must stay on whole seconds (ffmpeg would
     // otherwise shift everything by the first frame's time).
     ['-copyts'],
-    ['-i', 'file:' + selectionPath],
+    ['-i', piped ? 'pipe:0' : 'file:' + selectionPath],
   ]);
 }
 
@@ -172,9 +177,12 @@ export const ENCODINGS = {
       : { extension: 'gif', contentType: 'image/gif', pixelFormat: 'rgb24', codecArgs: ['-f', 'gif'] },
 } as const;
 
-/** Where a job's single ffmpeg run reads its frames. */
+/**
+ * Where a job's single ffmpeg run reads its frames: a selection file (`stdin`: streamed to ffmpeg
+ * as it is written, so that ffmpeg starts meanwhile), or the source file itself.
+ */
 export type DecodeInput =
-  | { kind: 'selection'; path: string }
+  | { kind: 'selection'; path: string | 'stdin' }
   | {
       kind: 'source';
       path: string;

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { ThumbnailerError, redactSecrets } from '../errors.js';
 import { resolveBinaries } from './binaries.js';
 
@@ -20,6 +21,12 @@ export interface RunOptions {
   captureStdout?: boolean;
   /** Upper bound on stdout, kept or handed on, so a hostile input cannot make us buffer without end. */
   maxStdoutBytes?: number;
+  /**
+   * Bytes for the child's stdin (an input read as `pipe:0`), perhaps not ready yet: the child starts
+   * meanwhile. The stall timer starts with their first byte. Ending early, or failing, is not the
+   * child's failure: the caller aborts it then.
+   */
+  stdin?: Readable;
 }
 
 export interface RunResult {
@@ -97,13 +104,26 @@ export function runTool(
       reject(new FfmpegError('E_CANCELED', `${tool} canceled before start`, { command: tool, stderr: '' }));
       return;
     }
-    const child = spawn(file, args, { shell: false, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    const child = spawn(file, args, { shell: false, stdio: 'pipe', windowsHide: true });
     const stdoutChunks: Buffer[] = [];
     let stdoutBytes = 0;
     let stderr = '';
     let outcome: 'timeout' | 'stall' | 'cancel' | 'overflow' | undefined;
     let lastProgressAt = performance.now();
     let frames = 0;
+    let fed = !options.stdin;
+    // A child that exits before reading everything closes the pipe (EPIPE): its exit says why.
+    child.stdin.on('error', () => undefined);
+    if (options.stdin) {
+      options.stdin.on('error', () => child.stdin.destroy());
+      options.stdin.once('data', () => {
+        fed = true;
+        lastProgressAt = performance.now();
+      });
+      options.stdin.pipe(child.stdin);
+    } else {
+      child.stdin.end();
+    }
 
     const kill = (why: typeof outcome) => {
       if (outcome) return;
@@ -116,7 +136,7 @@ export function runTool(
     const stallTimer = options.stallTimeoutMs
       ? setInterval(
           () => {
-            if (performance.now() - lastProgressAt > options.stallTimeoutMs!) kill('stall');
+            if (fed && performance.now() - lastProgressAt > options.stallTimeoutMs!) kill('stall');
           },
           Math.min(1000, options.stallTimeoutMs),
         )

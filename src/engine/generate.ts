@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ThumbnailerError } from '../errors.js';
 import {
   ENCODINGS,
@@ -431,6 +434,10 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
     let decodedFrames: number;
     let selects: string[];
     let anyMark: string;
+    /** The selection file, for ffmpeg's stdin once written (the seek route). */
+    let selection: { feed: PassThrough; written: Promise<{ packets: number }> } | undefined;
+    const stop = new AbortController();
+    const runSignal = AbortSignal.any([signal, stop.signal]);
     if (route === 'sequential') {
       const local = video.local!;
       const fps = video.frameRate > 0 ? video.frameRate : 25;
@@ -452,12 +459,25 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       };
       decodedFrames = choice.sequentialFrames ?? 0;
     } else {
+      // ffmpeg starts now and spends its first 0.1 s or so loading its libraries, while the
+      // selection file is written; then the file streams to its stdin. The file stays the
+      // buffer: memory does not grow with the selection.
       const path = join(work, 'selection.mkv');
-      const written = await timed('select', () => video.index.writePlan(path, plan, signal));
+      const feed = new PassThrough();
+      const written = timed('select', () => video.index.writePlan(path, plan, signal));
+      written.then(
+        // A pipe closed early means ffmpeg is gone: its exit says why.
+        () => pipeline(createReadStream(path), feed).catch(() => undefined),
+        () => {
+          stop.abort();
+          feed.destroy();
+        },
+      );
+      selection = { feed, written };
       selects = branches.map((_, i) => selectMarks(1 << i));
       anyMark = selectMarks(MARK_CODES - 1);
-      input = { kind: 'selection', path };
-      decodedFrames = written.packets;
+      input = { kind: 'selection', path: 'stdin' };
+      decodedFrames = 0;
     }
     const all = [
       scoringBranch(anyMark, facts, scoringSize),
@@ -476,7 +496,8 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
     const candidatesWritten = (bytes: number) => fileReaches(candidatesPath, bytes, () => runDone, signal);
     const decode = timed('decode', () =>
       runFfmpeg(decodeJobArgs(input, all, limits), {
-        signal,
+        signal: runSignal,
+        stdin: selection?.feed,
         timeoutMs: limits.ffmpegTimeoutMs,
         stallTimeoutMs: limits.ffmpegStallTimeoutMs,
         onStdout: (chunk, total) => {
@@ -494,13 +515,21 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       }),
     ).finally(() => {
       runDone = true;
+      selection?.feed.destroy();
     });
     try {
       await decode;
     } catch (error) {
       await poster?.catch(() => undefined);
-      throw error;
+      // A selection that could not be written (an oversized sample, a storage outage) stopped the
+      // run: that is the failure to report, not ffmpeg's being stopped.
+      const unwritten = await selection?.written.then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      throw unwritten ?? error;
     }
+    if (selection) decodedFrames = (await selection.written).packets;
     return { frames: grey.frames(), decodedFrames, poster };
   };
 
