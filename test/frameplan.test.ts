@@ -4,6 +4,7 @@ import {
   ENCODINGS,
   animatedBranch,
   decodeJobArgs,
+  encodedFramesBranch,
   rawFramesBranch,
   scoringBranch,
   sheetBranch,
@@ -217,6 +218,31 @@ describe('one ffmpeg run for every output (compose)', () => {
       args.join(' ').includes('-c:v rawvideo -f rawvideo -flush_packets 1 -y file:/w/candidates.raw'),
     );
     assert.ok(graph.includes('format=yuvj420p[o3]'));
+  });
+
+  test('a selection streamed to stdin: only the pipe protocol; JPEG poster candidates numbered from 0', () => {
+    const withJpegCandidates = branches.map((b, i) =>
+      i === 3
+        ? encodedFramesBranch(
+            selectMarks(4),
+            facts,
+            { width: 1280, height: 720 },
+            ENCODINGS.poster(),
+            '/w/poster-%02d.jpg',
+          )
+        : b,
+    );
+    const args = decodeJobArgs({ kind: 'selection', path: 'stdin' }, withJpegCandidates, limits);
+    assert.deepEqual(args.slice(0, 2), ['-protocol_whitelist', 'pipe']);
+    assert.equal(args[args.indexOf('-i') + 1], 'pipe:0');
+    assert.ok(!args.some((a) => a.includes('selection')));
+    assert.ok(
+      args
+        .join(' ')
+        .includes('-c:v mjpeg -q:v 2 -threads 1 -f image2 -start_number 0 -y file:/w/poster-%02d.jpg'),
+    );
+    const graph = args[args.indexOf('-filter_complex') + 1]!;
+    assert.ok(graph.includes('format=yuvj420p[o3]'), graph);
   });
 
   test('the chosen poster candidate: frame n of the raw file, read with its own size and pixel format', () => {

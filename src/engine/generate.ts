@@ -10,6 +10,7 @@ import {
   ENCODINGS,
   animatedBranch,
   decodeJobArgs,
+  encodedFramesBranch,
   rawFrameBytes,
   rawFramesBranch,
   stillFromRawArgs,
@@ -219,8 +220,9 @@ interface OutputContext {
 const ANIMATED_FPS = 10;
 /** Poster candidates, scored on small grey versions. */
 const SCORING_WIDTH = 64;
-/** The poster candidates, uncompressed, in the job's temporary folder. */
+/** The poster candidates in the job's temporary folder: uncompressed, or one JPEG each. */
 const POSTER_CANDIDATES = 'poster-candidates.raw';
+const posterCandidate = (index: number) => `poster-${String(index).padStart(2, '0')}.jpg`;
 
 /** One output of the decode run, before it is encoded: its frame request and how it becomes files. */
 interface PlannedBranch {
@@ -343,6 +345,8 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
   let posterBranch: number | undefined;
   const posterSize = fitSize(facts, { width: Math.min(options.posterWidth, facts.displayWidth) });
   const posterEncoding = ENCODINGS.poster(options.format);
+  // JPEG candidates are encoded in the run; WebP ones are kept raw and only the winner encoded.
+  const encodeEachCandidate = posterEncoding.extension === 'jpg';
   if (wants('poster')) {
     posterBranch = branches.length;
     branches.push({
@@ -350,7 +354,9 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       times: posterCandidateTimes(facts.duration),
       mode: options.mode,
       branch: (select) =>
-        rawFramesBranch(select, facts, posterSize, posterEncoding, join(work, POSTER_CANDIDATES)),
+        encodeEachCandidate
+          ? encodedFramesBranch(select, facts, posterSize, posterEncoding, join(work, 'poster-%02d.jpg'))
+          : rawFramesBranch(select, facts, posterSize, posterEncoding, join(work, POSTER_CANDIDATES)),
     });
     const index = posterBranch;
     results.push((planned, chosen) => [
@@ -408,10 +414,17 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
   const posterMarks = posterBranch === undefined ? [] : plan.outputs[posterBranch]!.marks;
   const posterFile = join(staging, `poster.${posterEncoding.extension}`);
   const candidatesPath = join(work, POSTER_CANDIDATES);
-  /** Scores the candidates' grey frames, then encodes the winner from the raw candidates file. */
+  /**
+   * Scores the candidates' grey frames, then keeps the winner's JPEG, or encodes the winner from
+   * the raw candidates file.
+   */
   const makePoster = async (grey: Uint8Array[], written: (bytes: number) => Promise<void>) => {
     const frames = posterMarks.map((m) => grey[m]).filter((f): f is Uint8Array => f !== undefined);
     const index = frames.length > 0 ? choosePoster(frames).index : 0;
+    if (encodeEachCandidate) {
+      await rename(join(work, posterCandidate(index)), posterFile).catch(() => undefined);
+      return index;
+    }
     await written((index + 1) * rawFrameBytes(posterSize, posterEncoding));
     await timed('poster', () =>
       runFfmpeg(stillFromRawArgs(candidatesPath, posterSize, posterEncoding, index, posterFile), {
@@ -484,13 +497,15 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       ...branches.map((b, i) => b.branch(selects[i]!)),
     ];
     // Marks come out in time order, one small grey frame each. On a sequential pass, once the last
-    // poster candidate is out (at 90% of the video), the poster is made while the run decodes the
-    // rest of the file. The seek route has little left to decode by then, and holds every output's
+    // poster candidate is out (at 90% of the video), a WebP poster is encoded from its raw frame
+    // while the run decodes the rest of the file (JPEG candidates come out encoded). The seek route has little left to decode by then, and holds every output's
     // buffers at once: a second ffmpeg beside it took the default outputs of the 60-minute video
     // from 283 to 310 MB (node + ffmpeg), over the 300 MB target.
     const grey = new GreyFrames(frameBytes);
     const lastCandidate =
-      route === 'sequential' && posterMarks.length > 0 ? Math.max(...posterMarks) : undefined;
+      route === 'sequential' && !encodeEachCandidate && posterMarks.length > 0
+        ? Math.max(...posterMarks)
+        : undefined;
     let poster: Promise<number> | undefined;
     let runDone = false;
     const candidatesWritten = (bytes: number) => fileReaches(candidatesPath, bytes, () => runDone, signal);
