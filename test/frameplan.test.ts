@@ -174,7 +174,7 @@ const limits = { maxPixels: 1000, ffmpegThreads: 3 };
 describe('one ffmpeg run for every output (compose)', () => {
   const spec = { cols: 10, rows: 5, padding: 0, margin: 0, color: 'black', quality: 10 };
   const branches = [
-    scoringBranch(selectMarks(255), facts, { width: 64, height: 36 }),
+    scoringBranch(selectMarks(255), facts, { width: 64, height: 36 }, 'all'),
     sheetBranch(selectMarks(1), facts, { width: 600, height: 338 }, spec, '/o/strip.jpg', 'one'),
     sheetBranch(selectMarks(2), facts, { width: 160, height: 90 }, spec, '/o/storyboard-%d.jpg', 'pattern'),
     rawFramesBranch(
@@ -243,6 +243,26 @@ describe('one ffmpeg run for every output (compose)', () => {
     );
     const graph = args[args.indexOf('-filter_complex') + 1]!;
     assert.ok(graph.includes('format=yuvj420p[o3]'), graph);
+  });
+
+  test('grey frames: only the poster candidates scored properly, the other marks a stand-in, back in time order', () => {
+    const branch = scoringBranch(selectMarks(255), facts, { width: 64, height: 36 }, selectMarks(4));
+    const args = decodeJobArgs({ kind: 'selection', path: 'stdin' }, [branch, branches[1]!], limits);
+    const graph = args[args.indexOf('-filter_complex') + 1]!;
+    const scored = `select='lt(mod(round(t*1000)\\,1000)\\,256)*bitand(mod(round(t*1000)\\,1000)\\,4)'`;
+    assert.ok(graph.includes(`[s0a]${scored},`), graph);
+    assert.ok(graph.includes(`[s0b]select='not(lt(`), graph);
+    assert.ok(graph.includes('[s0p][s0q]interleave[o0]'), graph);
+    // The scored half is corrected (rotation here); the stand-in is not.
+    const properHalf = /;\[s0a\](.*?)\[s0p\]/.exec(graph)?.[1] ?? '';
+    const standInHalf = /;\[s0b\](.*?)\[s0q\]/.exec(graph)?.[1] ?? '';
+    assert.match(properHalf, /^select='lt\(.*transpose=clock,setsar=1,format=gray$/);
+    assert.match(standInHalf, /^select='not\(.*\)',scale=64:36:flags=neighbor,setsar=1,format=gray$/);
+    assert.equal(args.filter((a) => a === 'pipe:1').length, 1);
+    // Nothing scored: the stand-in alone; everything scored: the proper chain alone.
+    const none = scoringBranch(selectMarks(255), facts, { width: 64, height: 36 }, 'none');
+    assert.deepEqual(none.filters, ['scale=64:36:flags=neighbor', 'setsar=1', 'format=gray']);
+    assert.equal(none.subgraph, undefined);
   });
 
   test('the chosen poster candidate: frame n of the raw file, read with its own size and pixel format', () => {

@@ -492,8 +492,15 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       input = { kind: 'selection', path: 'stdin' };
       decodedFrames = 0;
     }
+    // Only the poster candidates are scored; every other mark's grey frame is only counted.
+    const scored =
+      posterBranch === undefined
+        ? 'none'
+        : posterMarks.length === plan.marks.length
+          ? 'all'
+          : selects[posterBranch]!;
     const all = [
-      scoringBranch(anyMark, facts, scoringSize),
+      scoringBranch(anyMark, facts, scoringSize, scored),
       ...branches.map((b, i) => b.branch(selects[i]!)),
     ];
     // Marks come out in time order, one small grey frame each. On a sequential pass, once the last
