@@ -49,6 +49,13 @@ const REORDER_LOOKAHEAD = 16;
 /** Keyframe successors remembered (metadata only, a few hundred bytes each). */
 const NEXT_KEY_ENTRIES = 4096;
 
+/**
+ * Writes to a selection file are gathered up to this size. mediabunny's default, 16 MiB, held
+ * three or four such chunks at once: 60 MB more for the default outputs of a 60-minute video,
+ * while its ffmpeg run was starting.
+ */
+const WRITE_CHUNK_BYTES = 1024 * 1024;
+
 export class FrameIndex {
   private readonly sink: EncodedPacketSink;
 
@@ -277,7 +284,10 @@ export class FrameIndex {
     const decoderConfig = await this.track.getDecoderConfig();
     if (!codec || !decoderConfig) throw new ThumbnailerError('E_INTERNAL', 'Selection needs a known codec.');
     const mb = mediabunny();
-    const output = new mb.Output({ format: new mb.MkvOutputFormat(), target: new mb.FilePathTarget(path) });
+    const output = new mb.Output({
+      format: new mb.MkvOutputFormat(),
+      target: new mb.FilePathTarget(path, { chunkSize: WRITE_CHUNK_BYTES }),
+    });
     const source = new mb.EncodedVideoPacketSource(codec);
     output.addVideoTrack(source);
     await output.start();

@@ -96,7 +96,9 @@ function countingSource(source: RangedVideoSource, alreadyRead = 0): ByteSource 
           return read(start, end);
         },
         prefetchProfile: pattern === 'readAhead' ? 'network' : 'none',
-        maxCacheSize: 16 * 1024 * 1024,
+        // Read ahead needs room for what it fetched. Exact reads are used once: a 16 MiB cache kept
+        // 12 MB of a selection's keyframes alive while its ffmpeg ran (60-minute default outputs).
+        maxCacheSize: (pattern === 'readAhead' ? 16 : 4) * 1024 * 1024,
       });
     },
     bytesRead: () => bytes,
