@@ -310,4 +310,18 @@ describe('one ffmpeg run for every output (compose)', () => {
     ]);
     assert.equal(args[args.indexOf('-filter_complex_threads') + 1], '3');
   });
+
+  test('the deblocking filter is skipped only for keyframes alone (no frame refers to another)', () => {
+    const source = { kind: 'source', path: '/v/in.mp4', demuxer: 'mov', readSeconds: 12.5 } as const;
+    const skipped = (input: Parameters<typeof decodeJobArgs>[0]) => {
+      const args = decodeJobArgs(input, branches, limits);
+      const at = args.indexOf('-skip_loop_filter');
+      return at >= 0 && args[at + 1] === 'all' && at < args.indexOf('-i');
+    };
+    assert.equal(skipped({ ...source, keyframesOnly: true, skipLoopFilter: true }), true);
+    // A pass over every frame: P and B frames refer to the keyframes, so an error would drift.
+    assert.equal(skipped({ ...source, keyframesOnly: false, skipLoopFilter: true }), false);
+    assert.equal(skipped({ kind: 'selection', path: 'stdin', skipLoopFilter: true }), true);
+    assert.equal(skipped({ kind: 'selection', path: 'stdin' }), false);
+  });
 });

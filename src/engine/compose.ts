@@ -42,11 +42,16 @@ export function selectionInputArgs(selectionPath: string, limits: DecodeLimits):
 }
 
 /** A selection file by path, or `stdin` for one streamed to ffmpeg's standard input. */
-function selectionReadArgs(selectionPath: string | 'stdin', limits: DecodeLimits): string[] {
+function selectionReadArgs(
+  selectionPath: string | 'stdin',
+  limits: DecodeLimits,
+  skipLoopFilter = false,
+): string[] {
   const piped = selectionPath === 'stdin';
   return flatten([
     ...localInput('matroska', piped ? 'pipe' : 'file'),
     ...decoderLimits(limits),
+    ...(skipLoopFilter ? [['-skip_loop_filter', 'all']] : []),
     // Keep the selection file's own times: the marks must stay on whole seconds (ffmpeg would
     // otherwise shift everything by the first frame's time).
     ['-copyts'],
@@ -182,13 +187,18 @@ export const ENCODINGS = {
  * as it is written, so that ffmpeg starts meanwhile), or the source file itself.
  */
 export type DecodeInput =
-  | { kind: 'selection'; path: string | 'stdin' }
+  | { kind: 'selection'; path: string | 'stdin'; skipLoopFilter?: boolean }
   | {
       kind: 'source';
       path: string;
       demuxer: string;
       /** Decode keyframes only (every frame the plan needs is one). */
       keyframesOnly: boolean;
+      /**
+       * Skip the decoder's deblocking filter: only for keyframes no other decoded frame refers to,
+       * each shown at half its size or less.
+       */
+      skipLoopFilter?: boolean;
       /** Seconds of the input to read: up to just past the last frame needed. */
       readSeconds: number;
     };
@@ -207,7 +217,7 @@ export interface DecodeBranch {
 }
 
 function decodeInputArgs(input: DecodeInput, limits: DecodeLimits): string[] {
-  if (input.kind === 'selection') return selectionReadArgs(input.path, limits);
+  if (input.kind === 'selection') return selectionReadArgs(input.path, limits, input.skipLoopFilter);
   return flatten([
     ...localInput(input.demuxer),
     // Rotation is applied by our own filters, like for a selection file.
@@ -216,6 +226,7 @@ function decodeInputArgs(input: DecodeInput, limits: DecodeLimits): string[] {
     // The container's own times, as the index gives them: frames are selected by those.
     ['-copyts'],
     ...(input.keyframesOnly ? [['-skip_frame', 'nokey']] : []),
+    ...(input.keyframesOnly && input.skipLoopFilter ? [['-skip_loop_filter', 'all']] : []),
     ['-t', input.readSeconds.toFixed(3)],
     ['-i', 'file:' + input.path],
   ]);
