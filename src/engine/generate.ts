@@ -222,7 +222,10 @@ const ANIMATED_FPS = 10;
 const SCORING_WIDTH = 64;
 /** The poster candidates in the job's temporary folder: uncompressed, or one JPEG each. */
 const POSTER_CANDIDATES = 'poster-candidates.raw';
-const posterCandidate = (index: number) => `poster-${String(index).padStart(2, '0')}.jpg`;
+const POSTER_CANDIDATE_FILES = 'poster-%02d.jpg';
+/** Candidate `index`'s file, as ffmpeg names it from `POSTER_CANDIDATE_FILES`. */
+const posterCandidate = (index: number) =>
+  POSTER_CANDIDATE_FILES.replace('%02d', String(index).padStart(2, '0'));
 
 /** One output of the decode run, before it is encoded: its frame request and how it becomes files. */
 interface PlannedBranch {
@@ -360,7 +363,7 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       width: posterSize.width,
       branch: (select) =>
         encodeEachCandidate
-          ? encodedFramesBranch(select, facts, posterSize, posterEncoding, join(work, 'poster-%02d.jpg'))
+          ? encodedFramesBranch(select, facts, posterSize, posterEncoding, join(work, POSTER_CANDIDATE_FILES))
           : rawFramesBranch(select, facts, posterSize, posterEncoding, join(work, POSTER_CANDIDATES)),
     });
     const index = posterBranch;
@@ -457,7 +460,6 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
   }
   const run = async (route: DecodeRoute): Promise<Decoded> => {
     let input: DecodeInput;
-    let decodedFrames: number;
     let selects: string[];
     let anyMark: string;
     /** The selection file, for ffmpeg's stdin once written (the seek route). */
@@ -484,7 +486,6 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
         skipLoopFilter,
         readSeconds: lastMark - Math.min(0, video.index.start) + 2 / fps,
       };
-      decodedFrames = choice.sequentialFrames ?? 0;
     } else {
       // ffmpeg starts now and spends its first 0.1 s or so loading its libraries, while the
       // selection file is written; then the file streams to its stdin. The file stays the
@@ -504,7 +505,6 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       selects = branches.map((_, i) => selectMarks(1 << i));
       anyMark = selectMarks(MARK_CODES - 1);
       input = { kind: 'selection', path: 'stdin', skipLoopFilter };
-      decodedFrames = 0;
     }
     // Only the poster candidates are scored; every other mark's grey frame is only counted.
     const scored =
@@ -519,9 +519,10 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
     ];
     // Marks come out in time order, one small grey frame each. On a sequential pass, once the last
     // poster candidate is out (at 90% of the video), a WebP poster is encoded from its raw frame
-    // while the run decodes the rest of the file (JPEG candidates come out encoded). The seek route has little left to decode by then, and holds every output's
-    // buffers at once: a second ffmpeg beside it took the default outputs of the 60-minute video
-    // from 283 to 310 MB (node + ffmpeg), over the 300 MB target.
+    // while the run decodes the rest of the file (JPEG candidates come out encoded). The seek
+    // route has little left to decode by then, and holds every output's buffers at once: a second
+    // ffmpeg beside it took the default outputs of the 60-minute video from 283 to 310 MB
+    // (node + ffmpeg), over the 300 MB target.
     const grey = new GreyFrames(frameBytes);
     const lastCandidate =
       route === 'sequential' && !encodeEachCandidate && posterMarks.length > 0
@@ -565,7 +566,7 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       );
       throw unwritten ?? error;
     }
-    if (selection) decodedFrames = (await selection.written).packets;
+    const decodedFrames = selection ? (await selection.written).packets : (choice.sequentialFrames ?? 0);
     return { frames: grey.frames(), decodedFrames, poster };
   };
 

@@ -81,11 +81,13 @@ export async function openVideo(bytes: ByteSource, context: OpenContext): Promis
     await checkMp4IndexSize(bytes.read, bytes.size, context.limits.maxIndexBytes, context.signal);
   }
   // A local file is probed whole, from the start: ffprobe spends about 0.13 s loading its
-  // libraries, which now overlaps with loading mediabunny and reading the index. (A remote one is
-  // probed through a one-keyframe sample once its index is read.)
-  const localProbe = bytes.localPath
-    ? settle(ffprobeFile(bytes.localPath, container.demuxer, context.signal))
-    : undefined;
+  // libraries, which now overlaps with loading mediabunny and reading the index. A remote one is
+  // probed through a one-keyframe sample once its index is read; an on-demand frame from a
+  // container without an index is refused before any probe.
+  const localProbe =
+    bytes.localPath && (container.indexed || !context.indexOnly)
+      ? settle(ffprobeFile(bytes.localPath, container.demuxer, context.signal))
+      : undefined;
   try {
     return await openWithProbe(bytes, container, context, localProbe);
   } finally {
