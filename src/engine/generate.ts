@@ -16,7 +16,6 @@ import {
   stillFromRawArgs,
   scoringBranch,
   sheetBranch,
-  type DecodeBranch,
   type DecodeInput,
 } from './compose.js';
 import { failureReason, runFfmpeg } from './exec.js';
@@ -39,20 +38,14 @@ import {
   type Limits,
   type OutputKind,
 } from './options.js';
+import { planBifOutput } from './bif-output.js';
+import type { OutputPlan, PlannedBranch } from './output-plan.js';
+import { planStoryboardOutput } from './storyboard-output.js';
 import { makeTempFolder } from './temp.js';
 import { assertUsableFacts, missingDecoder } from './verdicts.js';
-import {
-  animatedClipTimes,
-  fitSize,
-  planStoryboard,
-  planStrip,
-  posterCandidateTimes,
-  storyboardJson,
-  storyboardVtt,
-} from './plan.js';
+import { animatedClipTimes, fitSize, planStrip, posterCandidateTimes, posterWindowTimes } from './plan.js';
 import { choosePoster } from './poster.js';
 import { checkStillSize } from './still-format.js';
-import type { SelectionMode } from './selection.js';
 import { openVideo, type OpenVideo } from './video.js';
 import { openByteSource, type ByteSource } from './source.js';
 import type { DecodeFacts, GenerateRequest, InputFacts, Manifest, OutputFile } from './types.js';
@@ -227,16 +220,6 @@ const POSTER_CANDIDATE_FILES = 'poster-%02d.jpg';
 const posterCandidate = (index: number) =>
   POSTER_CANDIDATE_FILES.replace('%02d', String(index).padStart(2, '0'));
 
-/** One output of the decode run, before it is encoded: its frame request and how it becomes files. */
-interface PlannedBranch {
-  id: string;
-  times: number[];
-  mode: SelectionMode;
-  /** Width of each frame it makes (a tile, the poster), in display pixels. */
-  width: number;
-  branch: (select: string) => DecodeBranch;
-}
-
 /**
  * Every requested output from one frame plan and one ffmpeg run: the outputs' frame requests are
  * resolved against the index, merged (each source frame decoded once), and decoded by the cheaper
@@ -247,7 +230,10 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
   const facts = video.facts;
   const wants = (kind: OutputKind) => options.outputs.includes(kind);
   const branches: PlannedBranch[] = [];
-  const results: ((plan: PlannedOutput[], posterIndex: number | undefined) => OutputFile[])[] = [];
+  const results: ((
+    plan: PlannedOutput[],
+    posterIndex: number | undefined,
+  ) => OutputFile[] | Promise<OutputFile[]>)[] = [];
 
   if (wants('strip')) {
     const plan = planStrip(facts, options);
@@ -260,7 +246,7 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       times: plan.times,
       mode: options.mode,
       width: plan.tile.width,
-      branch: (select) => sheetBranch(select, facts, plan.tile, options, join(staging, file), 'one'),
+      branch: (select) => [sheetBranch(select, facts, plan.tile, options, join(staging, file), 'one')],
     });
     results.push((planned) => [
       {
@@ -275,79 +261,14 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
     ]);
   }
 
-  if (wants('storyboard')) {
-    const plan = planStoryboard(facts, options);
-    const encoding = ENCODINGS.sheet(5, options.format);
-    const spec = (rows: number) => ({
-      cols: plan.cols,
-      rows,
-      padding: 0,
-      margin: 0,
-      color: 'black',
-      quality: 5,
-      format: options.format,
-    });
-    const fullRows = options.storyboardGrid;
-    const sheetCount = plan.sheetFiles.length;
-    const lastFull = plan.sheetRows[sheetCount - 1] === fullRows;
-    // Full sheets come out of one branch (one image per sheet); a shorter last sheet has its own.
-    const groups =
-      sheetCount === 1
-        ? [{ sheets: [0], rows: plan.sheetRows[0]!, target: plan.sheetFiles[0]!, how: 'one' as const }]
-        : [
-            {
-              sheets: plan.sheetFiles.map((_, i) => i).filter((i) => lastFull || i < sheetCount - 1),
-              rows: fullRows,
-              target: `storyboard-%d.${encoding.extension}`,
-              how: 'pattern' as const,
-            },
-            ...(lastFull
-              ? []
-              : [
-                  {
-                    sheets: [sheetCount - 1],
-                    rows: plan.sheetRows[sheetCount - 1]!,
-                    target: plan.sheetFiles[sheetCount - 1]!,
-                    how: 'one' as const,
-                  },
-                ]),
-          ];
+  /** An output planned in its own module: its branches join the run, its files come after it. */
+  const adopt = (planned: OutputPlan) => {
     const first = branches.length;
-    for (const group of groups) {
-      const tiles = plan.tiles.filter((t) => group.sheets.includes(t.sheet));
-      branches.push({
-        id: `storyboard-${group.sheets[0]}`,
-        times: tiles.map((t) => t.time),
-        mode: options.mode,
-        width: plan.tile.width,
-        branch: (select) =>
-          sheetBranch(select, facts, plan.tile, spec(group.rows), join(staging, group.target), group.how),
-      });
-    }
-    results.push((planned) => {
-      const times = groups.flatMap((_, g) => planned[first + g]!.times);
-      const sheets: OutputFile[] = plan.sheetFiles.map((file, sheet) => {
-        const tiles = plan.tiles.flatMap((t, i) => (t.sheet === sheet ? [i] : []));
-        return {
-          kind: 'storyboard',
-          file,
-          bytes: 0,
-          contentType: encoding.contentType,
-          width: plan.cols * plan.tile.width,
-          height: plan.sheetRows[sheet]! * plan.tile.height,
-          tiles: tiles.length,
-          times: tiles.map((i) => times[i]!),
-        };
-      });
-      return [
-        ...sheets,
-        { kind: 'storyboard-vtt', file: 'storyboard.vtt', bytes: 0, contentType: 'text/vtt' },
-        { kind: 'storyboard-json', file: 'storyboard.json', bytes: 0, contentType: 'application/json' },
-      ];
-    });
-    await writeFile(join(staging, 'storyboard.vtt'), storyboardVtt(plan));
-    await writeFile(join(staging, 'storyboard.json'), JSON.stringify(storyboardJson(plan), null, 2) + '\n');
-  }
+    branches.push(...planned.branches);
+    results.push((all) => planned.finish(all.slice(first, first + planned.branches.length)));
+  };
+  const planContext = { facts, options, staging, work };
+  if (wants('storyboard')) adopt(await planStoryboardOutput(planContext));
 
   let posterBranch: number | undefined;
   const posterSize = fitSize(facts, { width: Math.min(options.posterWidth, facts.displayWidth) });
@@ -358,13 +279,18 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
     posterBranch = branches.length;
     branches.push({
       id: 'poster',
-      times: posterCandidateTimes(facts.duration),
+      // Asked for at a time: the best of the second either side of it.
+      times:
+        options.posterTime === undefined
+          ? posterCandidateTimes(facts.duration)
+          : posterWindowTimes(facts.duration, options.posterTime),
       mode: options.mode,
       width: posterSize.width,
-      branch: (select) =>
+      branch: (select) => [
         encodeEachCandidate
           ? encodedFramesBranch(select, facts, posterSize, posterEncoding, join(work, POSTER_CANDIDATE_FILES))
           : rawFramesBranch(select, facts, posterSize, posterEncoding, join(work, POSTER_CANDIDATES)),
+      ],
     });
     const index = posterBranch;
     results.push((planned, chosen) => [
@@ -388,12 +314,17 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       times: animatedClipTimes(facts.duration, 6, 1, ANIMATED_FPS),
       mode: 'accurate',
       width: size.width,
-      branch: (select) =>
+      branch: (select) => [
         animatedBranch(select, facts, size, options.animatedFormat, ANIMATED_FPS, join(staging, file)),
+      ],
     });
     results.push(() => [{ kind: 'animated', file, bytes: 0, contentType: encoding.contentType, ...size }]);
   }
 
+  if (wants('bif')) adopt(planBifOutput(planContext));
+
+  // At most six requests (strip, two storyboard groups, poster, animated, bif): the storyboard's
+  // extra widths share their group's request.
   if (branches.length > MAX_PLAN_OUTPUTS) {
     throw new ThumbnailerError('E_INTERNAL', `A frame plan feeds at most ${MAX_PLAN_OUTPUTS} outputs.`);
   }
@@ -515,7 +446,7 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
           : selects[posterBranch]!;
     const all = [
       scoringBranch(anyMark, facts, scoringSize, scored),
-      ...branches.map((b, i) => b.branch(selects[i]!)),
+      ...branches.flatMap((b, i) => b.branch(selects[i]!)),
     ];
     // Marks come out in time order, one small grey frame each. On a sequential pass, once the last
     // poster candidate is out (at 90% of the video), a WebP poster is encoded from its raw frame
@@ -595,7 +526,8 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
       throw new ThumbnailerError('E_CORRUPT_VIDEO', 'The poster frame could not be decoded.');
     }
   }
-  const outputs = results.flatMap((make) => make(plan.outputs, chosen));
+  const outputs: OutputFile[] = [];
+  for (const make of results) outputs.push(...(await make(plan.outputs, chosen)));
   return {
     outputs,
     decode: {

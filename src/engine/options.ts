@@ -3,9 +3,32 @@ import { cpuBudget } from './cpus.js';
 import { ThumbnailerError } from '../errors.js';
 import { STILL_FORMATS, WEBP_MAX_SIDE } from './still-format.js';
 
-/** The outputs a job can make; `animated` is the short preview (webp or gif). */
-export const OUTPUT_KINDS = ['strip', 'poster', 'storyboard', 'animated'] as const;
+/**
+ * The outputs a job can make; `animated` is the short preview (webp or gif), `bif` the Roku trick
+ * play file (preview.bif).
+ */
+export const OUTPUT_KINDS = ['strip', 'poster', 'storyboard', 'animated', 'bif'] as const;
 export type OutputKind = (typeof OUTPUT_KINDS)[number];
+
+/** Track files describing the storyboard sheets: WebVTT, an HLS image playlist, a DASH MPD. */
+export const STORYBOARD_TRACKS = ['vtt', 'hls', 'dash'] as const;
+export type StoryboardTrack = (typeof STORYBOARD_TRACKS)[number];
+
+/**
+ * Defaults of the options that are left out of a job's options when not given (or given at their
+ * default), so that a job without them has the same options, manifest and digest as before they
+ * existed: a video already done is not done again.
+ */
+export const TRACK_DEFAULTS = {
+  storyboardTracks: ['vtt'] as StoryboardTrack[],
+  /** Roku's own interval. */
+  bifInterval: 10,
+  /** Roku HD (320x180 for 16:9); FHD is 640. */
+  bifWidth: 320,
+} as const;
+
+/** Storyboard widths one job may ask for (each is another set of sheets from the same frames). */
+export const MAX_STORYBOARD_WIDTHS = 4;
 
 const color = z
   .string()
@@ -35,9 +58,26 @@ export const generateOptionsSchema = z
     mode: z.enum(['fast', 'accurate']).default('fast'),
     storyboardInterval: z.number().min(0.5).max(600).default(10),
     storyboardWidth: z.number().int().min(32).max(640).default(160),
+    /** One set of sheets (and tracks) per width, from the same frames; the first is storyboard.*. */
+    storyboardWidths: z
+      .array(z.number().int().min(32).max(640))
+      .min(1)
+      .max(MAX_STORYBOARD_WIDTHS)
+      .transform((list) => [...new Set(list)])
+      .optional(),
+    storyboardTracks: z
+      .array(z.enum(STORYBOARD_TRACKS))
+      .min(1)
+      .transform((list) => [...new Set(list)])
+      .optional(),
     storyboardMinTiles: z.number().int().min(1).max(100).default(10),
     storyboardGrid: z.number().int().min(1).max(10).default(10),
     posterWidth: z.number().int().min(32).max(3840).default(1280),
+    /** Seconds: the poster is the best frame within a second of this time (clamped to the video). */
+    posterTime: z.number().finite().min(0).optional(),
+    /** Whole seconds between BIF frames (BIF timestamps count whole seconds here). */
+    bifInterval: z.number().int().min(1).max(600).optional(),
+    bifWidth: z.number().int().min(80).max(1280).optional(),
     animatedFormat: z.enum(['webp', 'gif']).default('webp'),
     animatedWidth: z.number().int().min(32).max(1280).default(320),
     layout: z.enum(['default', 'seed']).default('default'),
@@ -48,6 +88,10 @@ export const generateOptionsSchema = z
   .refine((o) => o.width === undefined || o.height === undefined, {
     message: 'give width or height, not both',
     path: ['width'],
+  })
+  .refine((o) => o.format !== 'webp' || !o.outputs.includes('bif'), {
+    message: 'webp cannot make bif: BIF frames are JPEG; use format jpg, or leave bif out',
+    path: ['format'],
   })
   .refine(
     (o) =>
@@ -70,9 +114,43 @@ export function parseGenerateOptions(input: unknown): GenerateOptions {
     // The strip defaults to 600 px wide tiles unless a height was asked for.
     const o = result.data;
     if (o.width === undefined && o.height === undefined) o.width = 600;
-    return o;
+    return withoutTrackDefaults(o, input);
   }
-  const issue = result.error.issues[0]!;
+  throw optionError(result.error.issues[0]!);
+}
+
+/**
+ * `storyboardWidths` decides the first width, which `storyboardWidth` names too: both given and
+ * different is refused. Then the canonical form: the first width in `storyboardWidth`, the list
+ * only when it has more, and no option of TRACK_DEFAULTS at its default.
+ */
+function withoutTrackDefaults(o: GenerateOptions, input: unknown): GenerateOptions {
+  const given = (input as { storyboardWidth?: unknown } | undefined)?.storyboardWidth;
+  const widths = o.storyboardWidths;
+  if (widths) {
+    if (given !== undefined && given !== widths[0]) {
+      throw new ThumbnailerError(
+        'E_OPTION_INVALID',
+        `Invalid option: storyboardWidths starts with ${widths[0]} but storyboardWidth is ${String(given)}: the first width is the one of storyboard.*, give one of them or the same width`,
+        { field: 'storyboardWidths' },
+      );
+    }
+    o.storyboardWidth = widths[0]!;
+    if (widths.length === 1) delete o.storyboardWidths;
+  }
+  const tracks = o.storyboardTracks;
+  if (tracks && tracks.length === 1 && tracks[0] === 'vtt') delete o.storyboardTracks;
+  if (o.bifInterval === TRACK_DEFAULTS.bifInterval) delete o.bifInterval;
+  if (o.bifWidth === TRACK_DEFAULTS.bifWidth) delete o.bifWidth;
+  return o;
+}
+
+/** The storyboard widths of a job, the first one that of storyboard.* (parsed options). */
+export function storyboardWidthsOf(o: GenerateOptions): number[] {
+  return o.storyboardWidths ?? [o.storyboardWidth];
+}
+
+function optionError(issue: z.core.$ZodIssue): ThumbnailerError {
   const name = issue.path.length > 0 ? issue.path.join('.') : 'options';
   const message =
     issue.code === 'unrecognized_keys'
@@ -80,7 +158,7 @@ export function parseGenerateOptions(input: unknown): GenerateOptions {
       : `${name} ${issue.message}`;
   // The option at fault, as data: hosts name it their way (`options.rows`, `--rows`).
   const field = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.length > 0 ? name : undefined;
-  throw new ThumbnailerError('E_OPTION_INVALID', `Invalid option: ${message}`, { field });
+  return new ThumbnailerError('E_OPTION_INVALID', `Invalid option: ${message}`, { field });
 }
 
 /** Limits enforced on every input, overridable by the host (docs/contract.md section 8). */

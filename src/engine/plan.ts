@@ -68,7 +68,14 @@ export interface StoryboardTile {
 
 export interface StoryboardPlan {
   tile: Size;
+  /** Seconds a tile stands for, rounded to the millisecond as the VTT and JSON write times. */
   interval: number;
+  /** The same, unrounded: cue `i` starts at `round3(i * secondsPerTile)`. */
+  secondsPerTile: number;
+  /** The video's duration the last cue ends at. */
+  duration: number;
+  /** What every file of this width is named from (`storyboard`, `storyboard-320w`). */
+  base: string;
   cols: number;
   /** Rows of each sheet (the last one may be shorter). */
   sheetRows: number[];
@@ -77,15 +84,31 @@ export interface StoryboardPlan {
 }
 
 /**
+ * What the files of one storyboard width start with: `storyboard` for the first width (the names
+ * players and the dashboard know), `storyboard-<W>w` for each further one (a suffix that no sheet
+ * number can produce: `storyboard-320w-0.jpg`).
+ */
+export function storyboardBase(width: number, first: boolean): string {
+  return first ? 'storyboard' : `storyboard-${width}w`;
+}
+
+/**
  * One tile every `storyboardInterval` seconds, at least `storyboardMinTiles` tiles (short videos get
  * a finer interval), at most grid x grid tiles a sheet. Cues are contiguous from 0 to the duration.
+ * `width` and `base` choose one of the storyboard widths: the tile times and grid are the same for
+ * every width.
  */
-export function planStoryboard(facts: InputFacts, options: GenerateOptions): StoryboardPlan {
+export function planStoryboard(
+  facts: InputFacts,
+  options: GenerateOptions,
+  width: number = options.storyboardWidth,
+  base = 'storyboard',
+): StoryboardPlan {
   const duration = Math.max(facts.duration, 0.001);
   const byInterval = Math.ceil(duration / options.storyboardInterval - 1e-9);
   const count = Math.max(options.storyboardMinTiles, byInterval);
   const interval = count === byInterval ? options.storyboardInterval : duration / count;
-  const tile = fitSize(facts, { width: options.storyboardWidth });
+  const tile = fitSize(facts, { width });
   const perSheetCols = Math.min(options.storyboardGrid, count);
   const perSheet = perSheetCols * options.storyboardGrid;
   const sheets = Math.ceil(count / perSheet);
@@ -94,8 +117,8 @@ export function planStoryboard(facts: InputFacts, options: GenerateOptions): Sto
   );
   const sheetFiles =
     sheets === 1
-      ? [stillFile('storyboard', options.format)]
-      : sheetRows.map((_, s) => stillFile(`storyboard-${s}`, options.format));
+      ? [stillFile(base, options.format)]
+      : sheetRows.map((_, s) => stillFile(`${base}-${s}`, options.format));
   const tiles: StoryboardTile[] = [];
   for (let i = 0; i < count; i++) {
     const start = round3(i * interval);
@@ -110,7 +133,17 @@ export function planStoryboard(facts: InputFacts, options: GenerateOptions): Sto
       y: Math.floor(inSheet / perSheetCols) * tile.height,
     });
   }
-  return { tile, interval: round3(interval), cols: perSheetCols, sheetRows, sheetFiles, tiles };
+  return {
+    tile,
+    interval: round3(interval),
+    secondsPerTile: interval,
+    duration: round3(duration),
+    base,
+    cols: perSheetCols,
+    sheetRows,
+    sheetFiles,
+    tiles,
+  };
 }
 
 /** Candidate times for the poster: spread over the body of the video, away from the very start and end. */
@@ -119,6 +152,55 @@ export function posterCandidateTimes(duration: number, count = 12): number[] {
   const from = duration * 0.05;
   const to = duration * 0.9;
   return Array.from({ length: count }, (_, i) => round3(from + ((to - from) * i) / Math.max(1, count - 1)));
+}
+
+/** Seconds either side of `posterTime` the poster may come from. */
+export const POSTER_WINDOW = 1;
+
+/**
+ * Candidate times for a poster asked for at `posterTime`: evenly over the second either side of it,
+ * the time clamped to the video first (a time past the end means the end).
+ */
+export function posterWindowTimes(duration: number, posterTime: number, count = 9): number[] {
+  const end = Math.max(0, duration);
+  const centre = Math.min(Math.max(0, posterTime), end);
+  const from = Math.max(0, centre - POSTER_WINDOW);
+  const to = Math.min(end, centre + POSTER_WINDOW);
+  const times = Array.from({ length: count }, (_, i) => round3(from + ((to - from) * i) / (count - 1)));
+  return [...new Set(times)];
+}
+
+/**
+ * BIF frames a file holds at most: one every 10 s (Roku's interval) over the 24 hours of the
+ * default duration limit. A longer video or a shorter interval is coarsened to fit.
+ */
+export const MAX_BIF_FRAMES = 8640;
+
+export interface BifPlan {
+  /** Whole seconds between frames: the option, or the smallest whole number that fits the cap. */
+  interval: number;
+  /** Frame times, seconds from the start: 0, interval, 2 x interval... while before the end. */
+  times: number[];
+  size: Size;
+}
+
+/**
+ * One frame every `interval` seconds from 0 (at least the frame at 0, however short the video),
+ * `width` px wide but never wider than the picture; coarsened past MAX_BIF_FRAMES frames.
+ */
+export function planBif(
+  facts: Pick<InputFacts, 'duration' | 'displayWidth' | 'displayHeight'>,
+  interval: number,
+  width: number,
+): BifPlan {
+  const duration = Math.max(0, facts.duration);
+  const framesAt = (every: number) => Math.max(1, Math.ceil(duration / every - 1e-9));
+  const used = framesAt(interval) <= MAX_BIF_FRAMES ? interval : Math.ceil(duration / MAX_BIF_FRAMES);
+  return {
+    interval: used,
+    times: Array.from({ length: framesAt(used) }, (_, i) => i * used),
+    size: fitSize(facts, { width: Math.min(width, facts.displayWidth) }),
+  };
 }
 
 /** Start times of the short clips an animated preview is made of. */

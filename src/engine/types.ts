@@ -71,16 +71,27 @@ export interface InputFacts {
   hasAudio: boolean;
 }
 
+/** Every kind of file a manifest lists: the outputs, and the storyboard's track files. */
+export type OutputFileKind =
+  OutputKind | 'storyboard-vtt' | 'storyboard-json' | 'storyboard-hls' | 'storyboard-dash';
+
 export interface OutputFile {
-  kind: OutputKind | 'storyboard-vtt' | 'storyboard-json';
+  kind: OutputFileKind;
   file: string;
   bytes: number;
   contentType: string;
   width?: number;
   height?: number;
   tiles?: number;
-  /** Seconds into the video that each tile shows, for strip and storyboard. */
+  /** Seconds into the video that each tile shows, for strip and storyboard; each frame, for bif. */
   times?: number[];
+  /** The storyboard tile width a sheet or track file belongs to (one set per `storyboardWidths`). */
+  storyboardWidth?: number;
+  /** bif: frames in the file, and the seconds between them (the option, or coarser for a long video). */
+  frames?: number;
+  interval?: number;
+  /** storyboard-hls, storyboard-dash: peak bits per second of the sheets, for a master playlist or MPD. */
+  bandwidth?: number;
 }
 
 export interface Manifest {

@@ -10,14 +10,19 @@ const number = (value: string): number => {
   return n;
 };
 
+/** `a, b,c` -> ['a', 'b', 'c']. */
+const list = (value: string): string[] =>
+  value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** `160,320` -> [160, 320]; each must be a number (the schema checks the rest). */
+const numbers = (value: string): number[] => list(value).map(number);
+
 export function addGenerateOptions(command: Command): Command {
   return command
-    .option('--outputs <list>', 'comma-separated: strip,poster,storyboard,animated', (v) =>
-      v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
+    .option('--outputs <list>', 'comma-separated: strip,poster,storyboard,animated,bif', list)
     .option('--rows <n>', 'strip rows (default 5)', number)
     .option('--cols <n>', 'strip columns (default 10)', number)
     .option('--width <px>', 'strip tile width (default 600)', number)
@@ -30,6 +35,19 @@ export function addGenerateOptions(command: Command): Command {
     .option('--mode <mode>', 'fast (nearest keyframes) or accurate (exact times)')
     .option('--storyboard-interval <seconds>', 'one storyboard tile every N seconds (default 10)', number)
     .option('--storyboard-width <px>', 'storyboard tile width (default 160)', number)
+    .option(
+      '--storyboard-widths <list>',
+      'storyboard tile widths, one set of sheets each (e.g. 160,320; the first is storyboard.*)',
+      numbers,
+    )
+    .option('--storyboard-tracks <list>', 'storyboard track files: vtt,hls,dash (default vtt)', list)
+    .option('--poster-time <seconds>', 'the poster is the best frame within a second of this time', number)
+    .option(
+      '--bif-interval <seconds>',
+      'whole seconds between the frames of preview.bif (default 10)',
+      number,
+    )
+    .option('--bif-width <px>', 'width of the frames of preview.bif (default 320)', number)
     .option('--animated-format <format>', 'webp or gif')
     .option('--layout <layout>', 'seed: also write <video>_keyframes.jpg like the seed sample');
 }
@@ -47,6 +65,11 @@ const KEYS = [
   'mode',
   'storyboardInterval',
   'storyboardWidth',
+  'storyboardWidths',
+  'storyboardTracks',
+  'posterTime',
+  'bifInterval',
+  'bifWidth',
   'animatedFormat',
   'layout',
   'format',

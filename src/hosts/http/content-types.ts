@@ -17,6 +17,8 @@ const VIDEO_TYPES: Record<Container['demuxer'], string> = {
   mxf: 'application/mxf',
 };
 
+export const OCTET_STREAM = 'application/octet-stream';
+
 /** Output files by kind (the names the worker writes: strip.jpg, storyboard-0.webp, manifest.json...). */
 const OUTPUT_TYPES: Record<string, string> = {
   jpg: 'image/jpeg',
@@ -25,13 +27,15 @@ const OUTPUT_TYPES: Record<string, string> = {
   png: 'image/png',
   vtt: 'text/vtt; charset=utf-8',
   json: 'application/json; charset=utf-8',
+  // The storyboard's HLS image playlist and DASH MPD; Roku's trick play file is plain bytes.
+  m3u8: 'application/vnd.apple.mpegurl',
+  mpd: 'application/dash+xml',
+  bif: OCTET_STREAM,
 };
 
 /** The Content-Security-Policy of every response that is not a dashboard page: data, never a document. */
 export const DATA_CSP =
   "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox";
-
-export const OCTET_STREAM = 'application/octet-stream';
 
 const KNOWN_VIDEO_TYPES = new Set([...Object.values(VIDEO_TYPES), 'video/quicktime', 'video/webm']);
 
