@@ -98,7 +98,7 @@ export interface MpdSpec {
  * A whole static MPD whose one Period holds the thumbnail adaptation set: `contentType="image"`,
  * the `thumbnail_tile` essential property with the grid, a SegmentTemplate of one sheet per
  * segment (`$Number$` from 0 names the sheets; a single sheet is named as it is), and a
- * Representation whose width and height are a whole sheet's. The adaptation set is what a user
+ * Representation whose width and height are a whole sheet's, the property repeated in it. The adaptation set is what a user
  * merges into the Period of their own MPD.
  */
 export function storyboardMpd(plan: StoryboardPlan, spec: MpdSpec): string {
@@ -109,14 +109,19 @@ export function storyboardMpd(plan: StoryboardPlan, spec: MpdSpec): string {
   const media = plan.sheetFiles.length === 1 ? plan.sheetFiles[0]! : `${plan.base}-$Number$.${extension}`;
   const duration = `PT${decimal(plan.duration)}S`;
   const id = `storyboard-${plan.tile.width}x${plan.tile.height}`;
+  // On the adaptation set, as DASH-IF IOP asks; on the Representation too, where Shaka Player and
+  // others read it.
+  const tileProperty = `<EssentialProperty schemeIdUri="http://dashif.org/guidelines/thumbnail_tile" value="${plan.cols}x${rows}"/>`;
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" profiles="urn:mpeg:dash:profile:isoff-on-demand:2011" minBufferTime="PT2S" mediaPresentationDuration="${duration}">`,
     `  <Period id="0" start="PT0S" duration="${duration}">`,
     `    <AdaptationSet contentType="image" mimeType="${xml(spec.mimeType)}">`,
-    `      <EssentialProperty schemeIdUri="http://dashif.org/guidelines/thumbnail_tile" value="${plan.cols}x${rows}"/>`,
+    `      ${tileProperty}`,
     `      <SegmentTemplate media="${xml(media)}" startNumber="0" timescale="${timescale}" duration="${Math.round(sheetSeconds * timescale)}"/>`,
-    `      <Representation id="${id}" bandwidth="${spec.bandwidth}" width="${plan.cols * plan.tile.width}" height="${rows * plan.tile.height}"/>`,
+    `      <Representation id="${id}" bandwidth="${spec.bandwidth}" width="${plan.cols * plan.tile.width}" height="${rows * plan.tile.height}">`,
+    `        ${tileProperty}`,
+    '      </Representation>',
     '    </AdaptationSet>',
     '  </Period>',
     '</MPD>',

@@ -152,6 +152,13 @@ export const MEDIA = {
     what: 'H.264 MP4, 320x180, 25 fps, 10 s, a keyframe every 1 s, no audio',
     make: (out) => ffmpeg([...clock({ duration: 10 }), ...X264, ...keyframesEvery(25), out]),
   },
+  /** Storyboard sheets of 4x4 tiles at 1 s make 3 sheets of it, the last with 2 rows and a half tile. */
+  clock40: {
+    ext: 'mp4',
+    what: 'H.264 MP4, 320x180, 25 fps, 39.5 s, a keyframe every 2 s, no audio',
+    make: (out) =>
+      ffmpeg([...clock({ duration: 39.5 }), ...X264, ...keyframesEvery(50), '-movflags', '+faststart', out]),
+  },
   audioFirst: {
     ext: 'mp4',
     what: 'audio stream 0, video stream 1, 6 s',
