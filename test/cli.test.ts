@@ -79,6 +79,61 @@ describe('thumbnailer generate', () => {
     await assert.rejects(readdir(out));
   });
 
+  test('the track flags: storyboard widths and tracks, BIF, poster time; bad values name their flag', async () => {
+    const out = join(work, 'tracks');
+    const video = await media('cityA');
+    const { code, stdout, stderr } = await thumbnailer([
+      ...['generate', video, '-o', out, '--json'],
+      ...['--outputs', 'poster,storyboard,bif', '--storyboard-widths', '160, 320'],
+      ...['--storyboard-tracks', 'vtt,hls,dash', '--bif-interval', '2', '--bif-width', '240'],
+      ...['--poster-time', '1.5'],
+    ]);
+    assert.equal(code, 0, stderr);
+    const manifest = JSON.parse(stdout) as {
+      options: Record<string, unknown>;
+      outputs: { kind: string; file: string; times?: number[]; width?: number }[];
+    };
+    assert.deepEqual(manifest.options.storyboardWidths, [160, 320]);
+    assert.deepEqual(manifest.options.storyboardTracks, ['vtt', 'hls', 'dash']);
+    assert.equal(manifest.options.posterTime, 1.5);
+    const poster = manifest.outputs.find((o) => o.kind === 'poster')!;
+    assert.ok(Math.abs(poster.times![0]! - 1.5) <= 1, `poster from ${poster.times![0]} s`);
+    assert.equal(manifest.outputs.find((o) => o.kind === 'bif')!.width, 240);
+    assert.deepEqual((await readdir(out)).sort(), [
+      'manifest.json',
+      'poster.jpg',
+      'preview.bif',
+      'storyboard-320w.jpg',
+      'storyboard-320w.json',
+      'storyboard-320w.m3u8',
+      'storyboard-320w.mpd',
+      'storyboard-320w.vtt',
+      'storyboard.jpg',
+      'storyboard.json',
+      'storyboard.m3u8',
+      'storyboard.mpd',
+      'storyboard.vtt',
+    ]);
+
+    for (const [flags, named] of [
+      [['--bif-interval', '0.5'], /--bif-interval/],
+      [['--bif-width', 'wide'], /--bif-width/],
+      [['--storyboard-widths', '160,x'], /--storyboard-widths/],
+      [['--storyboard-widths', '160,320', '--storyboard-width', '200'], /--storyboard-widths/],
+      [['--storyboard-tracks', 'vtt,smil'], /--storyboard-tracks/],
+      [['--poster-time', '-3'], /--poster-time/],
+      [['--poster-time', 'Infinity'], /--poster-time/],
+      [['--outputs', 'bif', '--format', 'webp'], /--format.*\bbif\b/],
+    ] as const) {
+      const bad = join(work, 'tracks-bad');
+      const refused = await thumbnailer(['generate', video, '-o', bad, ...flags]);
+      // 2 for a value the options refuse, 1 for one commander cannot read as a number.
+      assert.ok(refused.code === 1 || refused.code === 2, `${flags.join(' ')}: ${refused.stderr}`);
+      assert.match(refused.stderr, named, flags.join(' '));
+      await assert.rejects(readdir(bad), `${flags.join(' ')}: nothing written`);
+    }
+  });
+
   test('a missing file is one line, no stack trace', async () => {
     const { code, stderr } = await thumbnailer([
       'generate',

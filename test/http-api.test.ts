@@ -19,6 +19,8 @@ let scratch: string;
 /** The video every read test uses, uploaded once and made by the worker. */
 const NAME = 'clips/city a.mp4';
 const enc = encodeURIComponent;
+/** An output of the video every read test uses. */
+const out = (file: string) => `${service.base}/api/videos/${enc(NAME)}/outputs/${file}`;
 let uploaded: JobRecord;
 
 interface ErrorJson {
@@ -210,6 +212,50 @@ describe('jobs', () => {
     );
   });
 
+  test('a JSON job with tracks, widths, BIF and a poster time: listed, served with their own types', async () => {
+    const options = {
+      // The strip too: the tests after this one read the video's outputs.
+      outputs: ['strip', 'poster', 'storyboard', 'bif'],
+      storyboardWidths: [160, 320],
+      storyboardTracks: ['vtt', 'hls', 'dash'],
+      bifInterval: 1,
+      posterTime: 2,
+    };
+    const res = await fetch(`${service.base}/api/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'api-tracks', video: NAME, options }),
+    });
+    assert.equal(res.status, 202, await res.text());
+    const done = await waitDone('api-tracks');
+    assert.equal(done.status, 'done', JSON.stringify(done));
+    const manifest = await json<{ options: typeof options; outputs: { kind: string; file: string }[] }>(
+      await fetch(out('manifest.json')),
+    );
+    assert.deepEqual(manifest.options.storyboardWidths, [160, 320]);
+    const kinds = manifest.outputs.map((o) => `${o.kind}:${o.file}`);
+    for (const [file, type] of [
+      ['storyboard.m3u8', 'application/vnd.apple.mpegurl'],
+      ['storyboard-320w.m3u8', 'application/vnd.apple.mpegurl'],
+      ['storyboard.mpd', 'application/dash+xml'],
+      ['storyboard-320w.vtt', 'text/vtt; charset=utf-8'],
+      ['storyboard-320w.jpg', 'image/jpeg'],
+      ['preview.bif', 'application/octet-stream'],
+    ] as const) {
+      assert.ok(
+        kinds.some((k) => k.endsWith(`:${file}`)),
+        `${file} in the manifest: ${kinds.join(' ')}`,
+      );
+      const served = await fetch(out(file));
+      assert.equal(served.status, 200, file);
+      assert.equal(served.headers.get('content-type'), type, file);
+      assert.equal(served.headers.get('x-content-type-options'), 'nosniff', file);
+      const bytes = Buffer.from(await served.arrayBuffer());
+      if (file.endsWith('.bif')) assert.equal(bytes.subarray(0, 4).toString('latin1'), '\x89BIF');
+      if (file.endsWith('.m3u8')) assert.match(bytes.toString(), /^#EXTM3U\n[\s\S]*#EXT-X-IMAGES-ONLY/);
+    }
+  });
+
   test('a blob URL of the account is accepted as the video', async () => {
     const url = service.storage.blobs.url(service.settings.videoContainer, NAME);
     const res = await fetch(`${service.base}/api/jobs`, {
@@ -251,6 +297,18 @@ describe('jobs', () => {
       'options.bogus',
     );
     await expectError(await post({ video: NAME, extra: 1 }), 400, 'E_OPTION_INVALID', 'extra');
+    // The new options are strict too: no string for a number or a list, no webp BIF.
+    for (const [options, field] of [
+      [{ bifInterval: '10' }, 'options.bifInterval'],
+      [{ posterTime: '3' }, 'options.posterTime'],
+      [{ posterTime: -1 }, 'options.posterTime'],
+      [{ storyboardWidths: '160,320' }, 'options.storyboardWidths'],
+      [{ storyboardWidths: [160, '320'] }, 'options.storyboardWidths.1'],
+      [{ storyboardTracks: ['hls', 'mss'] }, 'options.storyboardTracks.1'],
+      [{ outputs: ['bif'], format: 'webp' }, 'options.format'],
+    ] as const) {
+      await expectError(await post({ video: NAME, options }), 400, 'E_OPTION_INVALID', field);
+    }
     await expectError(await post({ video: NAME, id: 'no spaces' }), 400, 'E_OPTION_INVALID', 'id');
     await expectError(await post({ video: 'missing.mp4' }), 404, 'E_BLOB_NOT_FOUND');
     const malformed = await fetch(`${service.base}/api/jobs`, {
@@ -296,7 +354,6 @@ describe('jobs', () => {
 });
 
 describe('outputs, source and frames', () => {
-  const out = (file: string) => `${service.base}/api/videos/${enc(NAME)}/outputs/${file}`;
   const src = () => `${service.base}/api/videos/${enc(NAME)}/source`;
 
   test('serves output files with ETag and 304; unknown files 404; bad names 400', async () => {
