@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   crop,
@@ -382,5 +382,94 @@ export async function checkOurOutputs(
     }
     if (kind === 'storyboard') problems.push(...(await checkStoryboard(outDir, manifest, video, refs)));
   }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The storyboard's HLS and DASH track files and the Roku BIF, when the manifest lists them
+
+/**
+ * Each HLS image playlist names the sheets of its width, in order, and ends where the video does;
+ * each MPD names them through its template; the BIF has a frame every interval from 0 over the
+ * whole video, each a JPEG of the listed size and not blank, no two neighbours alike.
+ */
+export async function checkOurTracks(outDir: string, video: Media): Promise<string[]> {
+  const manifest = await readManifest(outDir);
+  if (typeof manifest === 'string') return [manifest];
+  const outputs = manifest.outputs as (ManifestOutput & { storyboardWidth?: number; interval?: number })[];
+  const problems: string[] = [];
+  const sheetsOf = (width: number | undefined) =>
+    outputs.filter((o) => o.kind === 'storyboard' && o.storyboardWidth === width).map((o) => o.file);
+  for (const track of outputs.filter((o) => o.kind === 'storyboard-hls')) {
+    const text = await readFile(resolve(outDir, track.file), 'utf8');
+    const named = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    const seconds = [...text.matchAll(/^#EXTINF:([\d.]+),$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    if (!text.includes('#EXT-X-IMAGES-ONLY') || named.join() !== sheetsOf(track.storyboardWidth).join())
+      problems.push(`${track.file} does not list the sheets ${sheetsOf(track.storyboardWidth).join(', ')}`);
+    const duration = manifest.input?.duration ?? video.duration;
+    if (Math.abs(seconds - duration) > 0.01)
+      problems.push(`${track.file} lasts ${seconds} s, the video ${duration} s`);
+  }
+  for (const track of outputs.filter((o) => o.kind === 'storyboard-dash')) {
+    const text = await readFile(resolve(outDir, track.file), 'utf8');
+    const media = /media="([^"]+)"/.exec(text)?.[1] ?? '';
+    const sheets = sheetsOf(track.storyboardWidth);
+    const first = sheets.length === 1 ? media : media.replace('$Number$', '0');
+    if (!text.includes('contentType="image"') || first !== sheets[0])
+      problems.push(`${track.file}: template ${media} does not name ${sheets[0]}`);
+  }
+  for (const bif of outputs.filter((o) => o.kind === 'bif'))
+    problems.push(...(await checkBif(outDir, bif, video)));
+  return problems;
+}
+
+async function checkBif(
+  outDir: string,
+  output: ManifestOutput & { interval?: number },
+  video: Media,
+): Promise<string[]> {
+  const data = await readFile(resolve(outDir, output.file));
+  const magic = [0x89, 0x42, 0x49, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (magic.some((b, i) => data[i] !== b)) return [`${output.file} has no BIF magic`];
+  const count = data.readUInt32LE(12);
+  const multiplier = data.readUInt32LE(16) || 1000;
+  const interval = output.interval ?? 10;
+  const expected = Math.max(1, Math.ceil(video.duration / interval - 1e-9));
+  if (count !== expected)
+    return [`${output.file} has ${count} frames, expected ${expected} (one every ${interval} s)`];
+  const problems: string[] = [];
+  const tiles: Tile[] = [];
+  const scratch = resolve(outDir, 'bif-check.jpg');
+  for (let i = 0; i < count; i++) {
+    const time = (data.readUInt32LE(64 + 8 * i) * multiplier) / 1000;
+    const start = data.readUInt32LE(64 + 8 * i + 4);
+    const end = data.readUInt32LE(64 + 8 * (i + 1) + 4);
+    if (Math.abs(time - i * interval) > 1e-6)
+      problems.push(`${output.file} frame ${i} at ${time} s, not ${i * interval} s`);
+    await writeFile(scratch, data.subarray(start, end));
+    const image = await decodeImage(scratch).catch((error: Error) => error);
+    if (image instanceof Error) {
+      problems.push(`${output.file} frame ${i} does not decode: ${image.message}`);
+      continue;
+    }
+    if (image.width !== output.width || image.height !== output.height)
+      problems.push(
+        `${output.file} frame ${i} is ${image.width}x${image.height}, not ${output.width}x${output.height}`,
+      );
+    tiles.push({ raster: image, time, label: `bif frame ${i}` });
+  }
+  await rm(scratch, { force: true });
+  if (
+    data.readUInt32LE(64 + 8 * count) !== 0xffffffff ||
+    data.readUInt32LE(64 + 8 * count + 4) !== data.length
+  )
+    problems.push(`${output.file}: the index is not closed by 0xFFFFFFFF and the end offset`);
+  problems.push(
+    ...tiles
+      .map(blankProblem)
+      .filter((p): p is string => p !== undefined)
+      .slice(0, 5),
+  );
+  problems.push(...duplicateProblems(tiles, video.period, 'adjacent'));
   return problems;
 }

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { checkOurOutputs, checkStrip, readManifest } from './checks.js';
+import { checkOurOutputs, checkStrip, checkOurTracks, readManifest } from './checks.js';
 import type { Media } from './media.js';
 import { timed, type Timed } from './timing.js';
 import type { BenchContext } from './types.js';
@@ -17,24 +17,37 @@ const short = (media: Media) => media.path.split('/').at(-1) ?? media.path;
 
 type OurKind = 'strip' | 'poster' | 'storyboard';
 
-/** `thumbnailer generate <video> -o <dir> [--outputs ...]`: the spec's defaults are ours (10x5, 600 px, q10). */
+/**
+ * `thumbnailer generate <video> -o <dir> [--outputs ...] [extra flags]`: the spec's defaults are
+ * ours (10x5, 600 px, q10). With `tracks`, the outputs named there are added (`bif`) and the track
+ * files of the flags are checked too.
+ */
 export function oursGenerate(
   ctx: BenchContext,
   id: string,
   label: string,
   video: Media,
   outputs?: OurKind[],
+  tracks?: { outputs: 'bif'[]; flags: string[] },
 ): Timed {
   const cli = ctx.ours;
   if (!cli) throw new Error('our CLI is not being timed (--without-ours)');
-  const flags = outputs ? ['--outputs', outputs.join(',')] : [];
+  const listed = tracks ? [...(outputs ?? ['strip', 'poster', 'storyboard']), ...tracks.outputs] : outputs;
+  const flags = [...(listed ? ['--outputs', listed.join(',')] : []), ...(tracks?.flags ?? [])];
   const command = `thumbnailer generate ${short(video)} -o OUT${flags.length ? ' ' + flags.join(' ') : ''}`;
   return timed(id, label, command, (dir) => ({
     file: process.execPath,
     args: [cli, 'generate', video.path, '-o', join(dir, 'out'), ...flags],
     timeoutMs: 5 * 60_000,
-    verify: () =>
-      checkOurOutputs(join(dir, 'out'), outputs ?? ['strip', 'poster', 'storyboard'], video, ctx.refs),
+    verify: async () => [
+      ...(await checkOurOutputs(
+        join(dir, 'out'),
+        outputs ?? ['strip', 'poster', 'storyboard'],
+        video,
+        ctx.refs,
+      )),
+      ...(tracks ? await checkOurTracks(join(dir, 'out'), video) : []),
+    ],
   }));
 }
 
