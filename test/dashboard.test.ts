@@ -9,6 +9,7 @@ import { startApiService, type ApiService } from './support/http.js';
 import { ROOT } from './support/worker.js';
 import { CHROMIUM_ARGS, findChromium, type Chromium } from './support/chromium.js';
 import { media } from './support/media.js';
+import { parseStoryboardVtt as parseVtt } from './support/tracks.js';
 
 /**
  * The dashboard in real Chromium (the system's, else the build inside @sparticuz/chromium; driven by
@@ -23,37 +24,6 @@ const browser: Chromium | string = await findChromium().catch(
   (error: Error) => `no Chromium to drive: ${error.message}`,
 );
 const ARTIFACTS = join(ROOT, 'test-artifacts');
-
-interface Cue {
-  start: number;
-  end: number;
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-  file: string;
-}
-
-function parseVtt(text: string): Cue[] {
-  const cues: Cue[] = [];
-  const seconds = (t: string) => t.split(':').reduce((acc, p) => acc * 60 + Number(p), 0);
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([\d:.]+) --> ([\d:.]+)/.exec(lines[i]!);
-    const f = m && /^(.+)#xywh=(\d+),(\d+),(\d+),(\d+)$/.exec(lines[i + 1]?.trim() ?? '');
-    if (!m || !f) continue;
-    cues.push({
-      start: seconds(m[1]!),
-      end: seconds(m[2]!),
-      file: f[1]!,
-      x: Number(f[2]),
-      y: Number(f[3]),
-      w: Number(f[4]),
-      h: Number(f[5]),
-    });
-  }
-  return cues;
-}
 
 let azurite: TestAzurite;
 let service: ApiService;

@@ -11,24 +11,7 @@ import {
   storyboardVtt,
   vttTime,
 } from '../src/engine/plan.js';
-import type { InputFacts } from '../src/engine/types.js';
-
-const facts = (over: Partial<InputFacts> = {}): InputFacts => ({
-  name: 'v.mp4',
-  size: 1,
-  container: 'mp4',
-  duration: 300,
-  codec: 'h264',
-  width: 1920,
-  height: 1080,
-  displayWidth: 1920,
-  displayHeight: 1080,
-  rotation: 0,
-  sampleAspectRatio: '1:1',
-  interlaced: false,
-  hasAudio: false,
-  ...over,
-});
+import { facts } from './support/facts.js';
 
 describe('strip plan', () => {
   test('the seed defaults: 10x5 tiles, 600 px wide, 16:9 tiles 338 px high', () => {

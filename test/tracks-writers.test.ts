@@ -10,27 +10,11 @@ import { bifHeader } from '../src/engine/bif.js';
 import { parseGenerateOptions } from '../src/engine/options.js';
 import { planStoryboard, storyboardVtt, type StoryboardPlan } from '../src/engine/plan.js';
 import { sheetBandwidth, storyboardHls, storyboardMpd } from '../src/engine/tracks.js';
-import type { InputFacts } from '../src/engine/types.js';
+import { facts } from './support/facts.js';
 import { parseStoryboardVtt, readBif } from './support/tracks.js';
 
-const facts = (duration: number): InputFacts => ({
-  name: 'x.mp4',
-  size: 1,
-  container: 'mp4',
-  duration,
-  codec: 'h264',
-  width: 1920,
-  height: 1080,
-  displayWidth: 1920,
-  displayHeight: 1080,
-  rotation: 0,
-  sampleAspectRatio: '1:1',
-  interlaced: false,
-  hasAudio: false,
-});
-
 const plan = (duration: number, options: object = {}): StoryboardPlan =>
-  planStoryboard(facts(duration), parseGenerateOptions(options));
+  planStoryboard(facts({ duration }), parseGenerateOptions(options));
 
 interface HlsSheet {
   layout: string;

@@ -100,6 +100,12 @@ function duplicateProblems(tiles: Tile[], period: number, pairs: 'all' | 'adjace
     .concat(problems.length > 5 ? [`... and ${problems.length - 5} more same-picture pairs`] : []);
 }
 
+/** Blank tiles (the first five) and neighbours showing the same picture. */
+function tileProblems(tiles: Tile[], period: number): string[] {
+  const blank = tiles.map(blankProblem).filter((p): p is string => p !== undefined);
+  return [...blank.slice(0, 5), ...duplicateProblems(tiles, period, 'adjacent')];
+}
+
 /** Indices of `count` tiles spread from the first to the last. */
 function spread(length: number, count: number): number[] {
   if (length <= count) return Array.from({ length }, (_, i) => i);
@@ -349,13 +355,7 @@ async function checkStoryboard(
       return [...problems, `${vtt.file} cue ${i + 1}: ${(error as Error).message}`];
     }
   }
-  problems.push(
-    ...tiles
-      .map(blankProblem)
-      .filter((p): p is string => p !== undefined)
-      .slice(0, 5),
-  );
-  problems.push(...duplicateProblems(tiles, video.period, 'adjacent'));
+  problems.push(...tileProblems(tiles, video.period));
   problems.push(...(await timeProblems(tiles, video, refs, SAMPLED_TILES)));
   return problems.map((p) => `storyboard: ${p}`);
 }
@@ -464,12 +464,6 @@ async function checkBif(
     data.readUInt32LE(64 + 8 * count + 4) !== data.length
   )
     problems.push(`${output.file}: the index is not closed by 0xFFFFFFFF and the end offset`);
-  problems.push(
-    ...tiles
-      .map(blankProblem)
-      .filter((p): p is string => p !== undefined)
-      .slice(0, 5),
-  );
-  problems.push(...duplicateProblems(tiles, video.period, 'adjacent'));
+  problems.push(...tileProblems(tiles, video.period));
   return problems;
 }
