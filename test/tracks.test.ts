@@ -323,6 +323,32 @@ describe('HiDPI storyboards', () => {
     }
   });
 
+  test('portrait (rotated 90): both widths upright, each tile the video at its time', async () => {
+    const video = await media('rotate90');
+    const r = await run('hidpi-portrait', video, {
+      outputs: ['storyboard'],
+      storyboardWidths: [160, 320],
+      mode: 'accurate',
+    });
+    for (const [vtt, width, height] of [
+      ['storyboard.vtt', 160, 284],
+      ['storyboard-320w.vtt', 320, 568],
+    ] as const) {
+      const cues = parseStoryboardVtt(await readFile(join(r.dir, vtt), 'utf8'));
+      const sheet = await decodeGray(join(r.dir, cues[0]!.file));
+      assert.deepEqual([sheet.width, sheet.height], [10 * width, height], `${vtt}: one row of upright tiles`);
+      const times = outputsOf(r, 'storyboard').find((s) => s.file === cues[0]!.file)!.times!;
+      const reference = await framesAt(video, times, width, height, 0.04);
+      cues.forEach((cue, i) => {
+        const db = psnr(
+          cropGray(sheet, { x: cue.x, y: cue.y, width: cue.w, height: cue.h }),
+          reference.get(times[i]!)!,
+        );
+        assert.ok(db > 25, `${vtt} cue ${i}: ${db.toFixed(1)} dB against the upright frame at ${times[i]} s`);
+      });
+    }
+  });
+
   test('widths: duplicates merged, at most MAX_STORYBOARD_WIDTHS, storyboardWidth must agree with the first', () => {
     assert.deepEqual(
       parseGenerateOptions({ storyboardWidths: [160, 160, 320] }).storyboardWidths,
