@@ -162,6 +162,24 @@ describe('Roku BIF', () => {
     assert.equal(outputsOf(r, 'storyboard-dash').length, 4);
   });
 
+  test('fast mode: of two keyframes equally near, the one the strip decodes anyway', async () => {
+    // Keyframes every 2 s; the 8 strip tiles take the keyframes at 2, 8, 12, 18, 22, 28, 32, 38 s.
+    const r = await run('bif-shared', await media('clock40'), {
+      outputs: ['strip', 'bif'],
+      cols: 8,
+      rows: 1,
+      width: 160,
+      bifInterval: 3,
+    });
+    const [strip] = outputsOf(r, 'strip');
+    const [bif] = outputsOf(r, 'bif');
+    assert.deepEqual(strip!.times, [2, 8, 12, 18, 22, 28, 32, 38]);
+    // 21 s and 27 s lie halfway between keyframes: the later one of each pair is the strip's.
+    assert.deepEqual([bif!.times![7], bif!.times![9]], [22, 28]);
+    // 3 s and 9 s: the earlier ones, the strip's too; 15 s: neither is, the earlier one.
+    assert.deepEqual([bif!.times![1], bif!.times![3], bif!.times![5]], [2, 8, 14]);
+  });
+
   test('portrait (rotated 90) and non-square pixels: frames upright and square-pixelled', async () => {
     for (const [name, width, height] of [
       ['rotate90', 180, 320],

@@ -35,6 +35,7 @@ export function planBifOutput(ctx: OutputPlanContext): OutputPlan {
         times: plan.times,
         mode: options.mode,
         width: plan.size.width,
+        preferShared: true,
         branch: (select) => [encodedFramesBranch(select, facts, plan.size, encoding, join(work, BIF_FRAMES))],
       },
     ],

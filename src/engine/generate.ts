@@ -331,9 +331,12 @@ async function makeOutputs(job: OutputContext): Promise<{ outputs: OutputFile[];
   // The frame plan: each output's frames from the index, then their union.
   const plan = await timed('plan', async () => {
     const requests: OutputRequest[] = [];
+    const decoded = new Set<number>();
     for (const b of branches) {
       throwIfAborted(signal);
-      requests.push({ id: b.id, picks: await video.index.pick(b.times, b.mode) });
+      const picks = await video.index.pick(b.times, b.mode, b.preferShared ? decoded : undefined);
+      for (const p of picks) decoded.add(p.frame.sequenceNumber);
+      requests.push({ id: b.id, picks });
     }
     return planFrames(requests);
   });

@@ -17,6 +17,11 @@ export interface PlannedBranch {
   mode: SelectionMode;
   /** Width of the widest frame its branches make (a tile, the poster), in display pixels. */
   width: number;
+  /**
+   * Fast mode: of two keyframes equally near a time, take one the requests before this one decode
+   * anyway (a BIF frame at 10 s between keyframes at 8 and 12 s costs no decode then).
+   */
+  preferShared?: boolean;
   /** The ffmpeg branches fed by the frames `select` keeps: several share one request. */
   branch: (select: string) => DecodeBranch[];
 }

@@ -128,8 +128,13 @@ export class FrameIndex {
    * Decides, for each target time, which frame shows it and which packet decoding starts from.
    * `fast` takes the nearest keyframe when it is within half the spacing of the targets and not
    * already used; otherwise (and in `accurate` mode) the exact frame, decoded from its keyframe.
+   * Of two keyframes equally near, one in `shared` (frames other outputs decode anyway) wins.
    */
-  async pick(times: number[], mode: SelectionMode): Promise<PickedFrame[]> {
+  async pick(
+    times: number[],
+    mode: SelectionMode,
+    shared: ReadonlySet<number> = new Set(),
+  ): Promise<PickedFrame[]> {
     const spacing = times.length > 1 ? Math.abs(times[1]! - times[0]!) : Infinity;
     const tolerance = Math.max(spacing / 2, 0.001);
     const usedKeys = new Set<number>();
@@ -152,7 +157,11 @@ export class FrameIndex {
         const candidates = [key, next]
           .filter((p): p is EncodedPacket => p !== null && !usedKeys.has(p.sequenceNumber))
           .filter((p) => Math.abs(p.timestamp - absolute) <= tolerance)
-          .sort((a, b) => Math.abs(a.timestamp - absolute) - Math.abs(b.timestamp - absolute));
+          .sort((a, b) => {
+            const nearer = Math.abs(a.timestamp - absolute) - Math.abs(b.timestamp - absolute);
+            if (Math.abs(nearer) > 1e-6) return nearer;
+            return Number(shared.has(b.sequenceNumber)) - Number(shared.has(a.sequenceNumber));
+          });
         if (candidates[0]) {
           chosen = candidates[0];
           keyframeOnly = true;
