@@ -367,6 +367,25 @@ describe('HiDPI storyboards', () => {
     }
   });
 
+  test('format webp: WebP sheets at both widths, named so by the VTT, the playlist and the MPD', async () => {
+    const r = await run('hidpi-webp', CITY, {
+      outputs: ['storyboard'],
+      format: 'webp',
+      storyboardWidths: [160, 320],
+      storyboardTracks: ['vtt', 'hls', 'dash'],
+    });
+    for (const base of ['storyboard', 'storyboard-320w']) {
+      const text = async (ext: string) => readFile(join(r.dir, `${base}.${ext}`), 'utf8');
+      assert.match(await text('vtt'), new RegExp(`\\n${base}\\.webp#xywh=`));
+      assert.match(await text('m3u8'), new RegExp(`\\n${base}\\.webp\\n#EXT-X-ENDLIST`));
+      assert.match(await text('mpd'), new RegExp(`mimeType="image/webp"[\\s\\S]*media="${base}\\.webp"`));
+      const sheet = outputsOf(r, 'storyboard').find((s) => s.file === `${base}.webp`)!;
+      assert.equal(sheet.contentType, 'image/webp');
+      const { width, height } = await decodeGray(join(r.dir, sheet.file));
+      assert.deepEqual([width, height], [sheet.width, sheet.height]);
+    }
+  });
+
   test('widths: duplicates merged, at most MAX_STORYBOARD_WIDTHS, storyboardWidth must agree with the first', () => {
     assert.deepEqual(
       parseGenerateOptions({ storyboardWidths: [160, 160, 320] }).storyboardWidths,
