@@ -93,7 +93,11 @@ function checkMpd(p: StoryboardPlan): void {
     assert.ok(Math.abs((k * duration) / timescale - cues[k * perSheet]!.start) < 0.0015, `sheet ${k} start`);
   });
   assert.match(mpd, new RegExp(`value="${p.cols}x${p.sheetRows[0]}"`));
-  assert.equal(mpd.match(/thumbnail_tile/g)!.length, 2, 'on the adaptation set and the Representation');
+  assert.equal(
+    mpd.match(/<EssentialProperty schemeIdUri="http:\/\/dashif\.org\/thumbnail_tile" /g)!.length,
+    2,
+    'on the adaptation set and the Representation',
+  );
 }
 
 describe('HLS and DASH writers', () => {

@@ -111,7 +111,7 @@ export function storyboardMpd(plan: StoryboardPlan, spec: MpdSpec): string {
   const id = `storyboard-${plan.tile.width}x${plan.tile.height}`;
   // On the adaptation set, as DASH-IF IOP asks; on the Representation too, where Shaka Player and
   // others read it.
-  const tileProperty = `<EssentialProperty schemeIdUri="http://dashif.org/guidelines/thumbnail_tile" value="${plan.cols}x${rows}"/>`;
+  const tileProperty = `<EssentialProperty schemeIdUri="http://dashif.org/thumbnail_tile" value="${plan.cols}x${rows}"/>`;
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" profiles="urn:mpeg:dash:profile:isoff-on-demand:2011" minBufferTime="PT2S" mediaPresentationDuration="${duration}">`,
