@@ -8,15 +8,25 @@
 #   worker (--target worker)  The same app on the slim Node.js image, entry `thumbnailer worker`:
 #       much smaller, no .NET host, and built for linux/amd64 and linux/arm64.
 #
-# Every install and build step is a script that CI also runs outside Docker
-# (scripts/build-image-steps.sh), so a broken step fails CI even though CI has no Docker engine. Base images are pinned to exact
-# versions, written out in each FROM line so that Dependabot and scanners read them; docs/azure.md
-# ("Base images") says how to check and refresh them, and how to add @sha256 digests.
+# Every install and build step is a script (scripts/image-build.sh, scripts/install-system-deps.sh),
+# and scripts/image-local.sh builds the worker target of this very file with buildah and runs it, so
+# a broken step fails CI. Base images are pinned to exact versions; docs/azure.md ("Base images")
+# says how to check and refresh them, and how to add @sha256 digests.
+#
+# The bases are build arguments, so that a mirror or an offline base can stand in without a fork:
+#   docker build --target worker --build-arg NODE_IMAGE=<registry>/node:22.23.2-bookworm-slim .
+# Their defaults name two stages (node-image just below, functions-image before the functions
+# stage) whose FROM lines carry the pins written out: Dependabot and scanners read FROM lines, not
+# ARG defaults. BuildKit and buildah skip a stage the target does not use, so an overridden base is
+# never pulled; the classic builder runs every stage before the target, hence that order.
+ARG NODE_IMAGE=node-image
+ARG FUNCTIONS_IMAGE=functions-image
+FROM node:22.23.2-bookworm-slim AS node-image
 
 # ---- build: compile, then keep production packages only ----------------------------------------
 # No BuildKit-only syntax anywhere, so `az acr build` (the classic builder) builds it as well as
 # `docker buildx build`. The dependency layer is cached apart from the sources.
-FROM node:22.23.2-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/image-build.sh scripts/
@@ -27,7 +37,7 @@ COPY src src
 RUN bash scripts/image-build.sh app && bash scripts/image-build.sh check
 
 # ---- worker: the built-in queue worker on the slim Node.js image ---------------------------------
-FROM node:22.23.2-bookworm-slim AS worker
+FROM ${NODE_IMAGE} AS worker
 COPY scripts/install-system-deps.sh /tmp/install-system-deps.sh
 # ffmpeg from Debian (the same script CI runs), then the unprivileged user uid/gid 1000
 # (the base image's `node` user holds that id: it makes way for `thumbnailer`).
@@ -61,7 +71,8 @@ ENTRYPOINT ["node", "/home/site/wwwroot/dist/hosts/cli/main.js"]
 CMD ["worker"]
 
 # ---- functions: the Azure Functions host with the app (default target) ----------------------------
-FROM mcr.microsoft.com/azure-functions/node:4.1054.250-4-node22 AS functions
+FROM mcr.microsoft.com/azure-functions/node:4.1054.250-4-node22 AS functions-image
+FROM ${FUNCTIONS_IMAGE} AS functions
 COPY scripts/install-system-deps.sh /tmp/install-system-deps.sh
 # ffmpeg from Debian (the same script CI runs); the unprivileged user; and the one folder outside
 # /tmp the host writes to: its secrets folder, where the secrets provider keeps its sentinel files

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The container image's build steps, in one place: the Dockerfile's build stage runs them, and CI
-# runs them outside Docker (scripts/build-image-steps.sh), so a step that breaks here fails CI
-# before it could break an image build. Run from the application folder.
+# The container image's build steps, in one place: the Dockerfile's build stage runs them (and CI
+# builds that image with scripts/image-local.sh, so a step that breaks here fails CI). Run from the
+# application folder.
 #   scripts/image-build.sh deps     npm ci: the locked dependencies, dev ones included (the compiler);
 #                                   no install scripts (nothing in production needs one)
 #   scripts/image-build.sh app      compile to dist/, then drop dev and optional packages: the image

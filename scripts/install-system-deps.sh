@@ -3,13 +3,20 @@
 # the container images, so a step that breaks here breaks CI too.
 #   scripts/install-system-deps.sh            ffmpeg (runtime)
 #   scripts/install-system-deps.sh --test     ffmpeg plus what the test suite needs
+#   scripts/install-system-deps.sh --image-tools   ffmpeg plus what scripts/image-local.sh needs
 set -euo pipefail
 
 packages=(ffmpeg ca-certificates)
-if [[ "${1:-}" == "--test" ]]; then
-  # procps: tests inspect processes; chromium: dashboard tests drive it with playwright-core.
-  packages+=(procps chromium)
-fi
+case "${1:-}" in
+  --test)
+    # procps: tests inspect processes; chromium: dashboard tests drive it with playwright-core.
+    packages+=(procps chromium)
+    ;;
+  --image-tools)
+    # buildah builds and runs the image without a Docker engine; debootstrap makes its base.
+    packages+=(buildah debootstrap)
+    ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

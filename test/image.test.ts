@@ -10,10 +10,10 @@ import { parse } from 'yaml';
 import { ROOT } from './support/worker.js';
 
 /**
- * The container images and their pipeline, checked without a Docker engine: the workflow against
- * the published GitHub workflow schema (@action-validator/cli carries it), and the Dockerfile,
- * .dockerignore, compose.yaml and scripts against each other. The build steps themselves run in
- * CI through scripts/build-image-steps.sh.
+ * The container images and their pipeline, checked as text: the workflow against the published
+ * GitHub workflow schema (@action-validator/cli carries it), and the Dockerfile, .dockerignore,
+ * compose.yaml and scripts against each other. CI builds the worker image itself and checks it from
+ * inside with scripts/image-local.sh.
  */
 
 const run = promisify(execFile);
@@ -78,7 +78,6 @@ describe('the image workflow', () => {
     assert.deepEqual(wf.permissions, { contents: 'read' });
     assert.ok(wf.on.push && wf.on.pull_request && 'workflow_dispatch' in wf.on);
     const image = wf.jobs.image!;
-    assert.equal(image.needs, 'build-steps');
     const matrix = image.strategy!.matrix.include;
     const byTarget = Object.fromEntries(matrix.map((m) => [m.target, m]));
     assert.equal(byTarget.functions?.platforms, 'linux/amd64');
@@ -101,8 +100,6 @@ describe('the image workflow', () => {
     assert.equal(login.with?.username, '${{ secrets.REGISTRY_USERNAME }}');
     assert.equal(login.with?.password, '${{ secrets.REGISTRY_PASSWORD }}');
     assert.match(await read(WORKFLOW), /secrets\.REGISTRY_LOGIN_SERVER/);
-
-    assert.ok(wf.jobs['build-steps']!.steps.some((s) => s.run === 'bash scripts/build-image-steps.sh'));
   });
 
   test('pins every action to an exact version or a commit SHA', async () => {
@@ -110,49 +107,123 @@ describe('the image workflow', () => {
     const uses = Object.values(wf.jobs).flatMap((j) =>
       j.steps.map((s) => s.uses).filter((u): u is string => !!u),
     );
-    assert.ok(uses.length >= 7);
+    assert.ok(uses.length >= 6);
     for (const u of uses) assert.match(u, /@(v\d+\.\d+\.\d+|[0-9a-f]{40})$/, u);
   });
 });
 
-/** The Dockerfile as stages: name, base, and instructions (continuations joined). */
-function stagesOf(dockerfile: string): { name: string; from: string; lines: string[] }[] {
+interface Stage {
+  name: string;
+  /** The FROM line's image as written (`${NODE_IMAGE}`, say). */
+  from: string;
+  /** The image it builds on: build arguments at their defaults, stage names followed to an image. */
+  base: string;
+  lines: string[];
+}
+
+/**
+ * The Dockerfile as stages (continuations joined), with the build arguments declared before the
+ * first FROM; `args` overrides their defaults as `--build-arg` does.
+ */
+function stagesOf(
+  dockerfile: string,
+  args: Record<string, string> = {},
+): { globals: string[]; stages: Stage[] } {
   const lines = dockerfile
     .replace(/\\\n/g, ' ')
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'));
-  const stages: { name: string; from: string; lines: string[] }[] = [];
+  const globals: string[] = [];
+  const defaults: Record<string, string> = {};
+  const stages: Stage[] = [];
   for (const line of lines) {
     const from = /^FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(line);
-    if (from) stages.push({ from: from[1]!, name: from[2] ?? '', lines: [] });
-    else stages.at(-1)?.lines.push(line);
+    const arg = /^ARG\s+(\w+)(?:=(\S+))?$/.exec(line);
+    if (from) {
+      const written = from[1]!;
+      const named = written.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a?: string, b?: string) => {
+        const key = (a ?? b)!;
+        return args[key] ?? defaults[key] ?? '';
+      });
+      const base = stages.find((s) => s.name === named)?.base ?? named;
+      stages.push({ from: written, base, name: from[2] ?? '', lines: [] });
+    } else if (arg && stages.length === 0) {
+      globals.push(arg[1]!);
+      if (arg[2] !== undefined) defaults[arg[1]!] = arg[2];
+    } else stages.at(-1)?.lines.push(line);
   }
-  return stages;
+  return { globals, stages };
 }
 
 describe('the Dockerfile', () => {
-  test('pins its base images to exact versions', async () => {
+  test('pins its base images to exact versions, written out in FROM lines', async () => {
     const text = await read('Dockerfile');
-    const stages = stagesOf(text);
+    const { stages } = stagesOf(text);
     assert.deepEqual(
       stages.map((s) => s.name),
-      ['build', 'worker', 'functions'],
+      ['node-image', 'build', 'worker', 'functions-image', 'functions'],
     );
-    const [build, worker, functions] = stages.map((s) => s.from);
-    assert.match(build!, /^node:22\.\d+\.\d+-bookworm-slim(@sha256:[0-9a-f]{64})?$/);
-    assert.equal(worker, build, 'the worker runs on the Node.js image the app was built with');
+    const stage = (name: string) => stages.find((s) => s.name === name)!;
+    assert.match(stage('build').base, /^node:22\.\d+\.\d+-bookworm-slim(@sha256:[0-9a-f]{64})?$/);
+    assert.equal(
+      stage('worker').base,
+      stage('build').base,
+      'the worker runs on the Node.js image the app was built with',
+    );
     assert.match(
-      functions!,
+      stage('functions').base,
       /^mcr\.microsoft\.com\/azure-functions\/node:4\.\d+(\.\d+)*-4-node22(@sha256:[0-9a-f]{64})?$/,
     );
+    // Dependabot and scanners read the pins in the alias stages' own FROM lines.
+    assert.equal(stage('node-image').from, stage('build').base);
+    assert.equal(stage('functions-image').from, stage('functions').base);
     // `az acr build` runs the classic builder: no BuildKit-only syntax.
     assert.doesNotMatch(text, /--mount=|\$BUILDPLATFORM|^# syntax=/m);
     assert.doesNotMatch(text, /:latest\b/);
   });
 
-  test('runs every install and build step through the scripts CI runs', async () => {
-    const stages = stagesOf(await read('Dockerfile'));
+  test('takes its bases as build arguments, and nothing else forks for another base', async () => {
+    const text = await read('Dockerfile');
+    const { globals, stages } = stagesOf(text);
+    assert.deepEqual(globals, ['NODE_IMAGE', 'FUNCTIONS_IMAGE']);
+    const stage = (list: Stage[], name: string) => list.find((s) => s.name === name)!;
+    assert.equal(stage(stages, 'build').from, '${NODE_IMAGE}');
+    assert.equal(stage(stages, 'worker').from, '${NODE_IMAGE}');
+    assert.equal(stage(stages, 'functions').from, '${FUNCTIONS_IMAGE}');
+    // The alias stages only name an image: an overridden base is all a builder needs.
+    assert.deepEqual(stage(stages, 'node-image').lines, []);
+    assert.deepEqual(stage(stages, 'functions-image').lines, []);
+    // The classic builder runs every stage before its target: the Functions base comes after the worker.
+    assert.ok(
+      stages.indexOf(stage(stages, 'functions-image')) > stages.indexOf(stage(stages, 'worker')),
+      'building --target worker never pulls the Functions base',
+    );
+    const offline = stagesOf(text, { NODE_IMAGE: 'localhost/base:1' }).stages;
+    assert.equal(stage(offline, 'build').base, 'localhost/base:1');
+    assert.equal(stage(offline, 'worker').base, 'localhost/base:1');
+    assert.deepEqual(
+      offline.map((s) => s.lines),
+      stages.map((s) => s.lines),
+      'the same instructions on either base',
+    );
+    // scripts/image-local.sh builds exactly that: the worker target on its own base, the
+    // Dockerfile's Node.js version, and CI runs it after the tests.
+    const local = await read('scripts/image-local.sh');
+    assert.match(
+      local,
+      /buildah bud --isolation chroot .*\n?.*--target worker --build-arg NODE_IMAGE="\$BASE"/,
+    );
+    assert.match(local, /AS node-image\$/m, 'the base follows the node-image pin');
+    const ci = await read('.ci/run');
+    assert.ok(
+      ci.indexOf('bash scripts/image-local.sh') > ci.indexOf('npm test'),
+      '.ci/run builds the image after the tests',
+    );
+  });
+
+  test('runs every install and build step through the scripts', async () => {
+    const { stages } = stagesOf(await read('Dockerfile'));
     for (const stage of stages) {
       for (const line of stage.lines.filter((l) => l.startsWith('RUN'))) {
         assert.doesNotMatch(line, /\b(npm|npx|apt-get|tsc)\b/, `${stage.name}: ${line}`);
@@ -161,10 +232,6 @@ describe('the Dockerfile', () => {
     const build = stages.find((s) => s.name === 'build')!.lines.join('\n');
     for (const step of ['deps', 'app', 'check'])
       assert.match(build, new RegExp(`scripts/image-build\\.sh ${step}`));
-    const ci = await read('scripts/build-image-steps.sh');
-    for (const step of ['deps', 'app', 'check'])
-      assert.match(ci, new RegExp(`scripts/image-build\\.sh ${step}`));
-    assert.match(ci, /scripts\/install-system-deps\.sh/);
     for (const name of ['worker', 'functions']) {
       const stage = stages.find((s) => s.name === name)!.lines.join('\n');
       assert.match(
@@ -189,9 +256,9 @@ describe('the Dockerfile', () => {
     assert.match(await read('scripts/image-build.sh'), /npm prune --omit=dev --omit=optional/);
   });
 
-  test('the build context, the .dockerignore allow-list and the CI copy agree', async () => {
+  test('the build context and the .dockerignore allow-list agree', async () => {
     const copied = new Set<string>();
-    for (const stage of stagesOf(await read('Dockerfile'))) {
+    for (const stage of stagesOf(await read('Dockerfile')).stages) {
       for (const line of stage.lines) {
         const m = /^COPY\s+(?!--from)(.+)\s+\S+$/.exec(line);
         if (m) for (const src of m[1]!.trim().split(/\s+/)) copied.add(src.replace(/\/$/, ''));
@@ -204,18 +271,13 @@ describe('the Dockerfile', () => {
         .map((l) => l.slice(1).trim()),
     );
     assert.match(await read('.dockerignore'), /^\*$/m, '.dockerignore starts from nothing');
-    const ci = /CONTEXT=\(([\s\S]*?)\)/
-      .exec(await read('scripts/build-image-steps.sh'))![1]!
-      .trim()
-      .split(/\s+/);
     assert.deepEqual([...copied].sort(), [...allowed].sort());
-    assert.deepEqual([...new Set(ci)].sort(), [...allowed].sort());
   });
 
   test('its scripts are valid shell', async () => {
     for (const script of [
       'scripts/image-build.sh',
-      'scripts/build-image-steps.sh',
+      'scripts/image-local.sh',
       'scripts/install-system-deps.sh',
     ]) {
       await run('bash', ['-n', join(ROOT, script)]);
