@@ -206,23 +206,26 @@ EOF
 }
 
 prepare_base() {
-  local node_tgz npm_version npm_tgz key tar ctr
+  local key tar node_tgz npm_version npm_tgz ctr
+  # The npm version follows from the Node.js release, so the key needs no download: a warm run
+  # fetches nothing.
+  key="$(
+    {
+      declare -f assemble_base bundled_npm
+      echo "$SUITE $DEB_ARCH $MIRROR $SECURITY_MIRROR node $NODE_VERSION"
+    } | sha256sum | cut -c1-12
+  )"
+  BASE="$BASE_REPO:node$NODE_VERSION-$SUITE-$key"
+  if [[ $FRESH -eq 0 ]] && buildah inspect --type image "$BASE" >/dev/null 2>&1; then
+    echo "base: $BASE ($(buildah inspect --type image --format "{{index .OCIv1.Config.Labels \"$DESCRIPTION\"}}" "$BASE"))"
+    echo "base: reused from buildah's storage"
+    return 0
+  fi
   node_tgz="$(npm_tarball "node-linux-$NODE_ARCH@$NODE_VERSION")"
   npm_version="$(bundled_npm "$node_tgz")"
   [[ -n "$npm_version" ]] || { echo "Node.js $NODE_VERSION's changelog names no npm version" >&2; return 1; }
   npm_tgz="$(npm_tarball "npm@$npm_version")"
-  key="$(
-    {
-      declare -f assemble_base
-      echo "$SUITE $DEB_ARCH $MIRROR $SECURITY_MIRROR node $NODE_VERSION npm $npm_version"
-    } | sha256sum | cut -c1-12
-  )"
-  BASE="$BASE_REPO:node$NODE_VERSION-$SUITE-$key"
   echo "base: $BASE (Debian $SUITE minbase, Node.js $NODE_VERSION, npm $npm_version)"
-  if [[ $FRESH -eq 0 ]] && buildah inspect --type image "$BASE" >/dev/null 2>&1; then
-    echo "base: reused from buildah's storage"
-    return 0
-  fi
   tar="$CACHE/base-$key.tar"
   if [[ $FRESH -eq 1 || ! -s "$tar" ]]; then
     rm -f "$CACHE"/base-*.tar
@@ -234,7 +237,7 @@ prepare_base() {
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --env NODE_VERSION="$NODE_VERSION" \
     --cmd node \
-    --label org.opencontainers.image.description="Debian $SUITE minbase with Node.js $NODE_VERSION and npm $npm_version, assembled offline by scripts/image-local.sh" \
+    --label "$DESCRIPTION=Debian $SUITE minbase, Node.js $NODE_VERSION, npm $npm_version" \
     "$ctr"
   buildah commit --quiet --rm --format docker "$ctr" "$BASE" >/dev/null
   # Earlier bases of other recipes are of no further use.
@@ -242,6 +245,7 @@ prepare_base() {
     grep -v -x -F "$BASE" | xargs -r buildah rmi >/dev/null 2>&1 || true
 }
 
+DESCRIPTION=org.opencontainers.image.description
 started=$SECONDS
 echo "== 1. base"
 step base prepare_base
