@@ -256,7 +256,7 @@ base_seconds=$((SECONDS - started))
 # ---- 2. build ------------------------------------------------------------------------------------
 echo "== 2. build: the worker target of the Dockerfile on $BASE"
 build_started=$SECONDS
-build_flags=(--layers)
+build_flags=(--layers --force-rm)
 [[ $FRESH -eq 1 ]] && build_flags+=(--no-cache)
 step build buildah bud --isolation chroot --format docker "${build_flags[@]}" \
   --pull=never --target worker --build-arg NODE_IMAGE="$BASE" --tag "$IMAGE" .
