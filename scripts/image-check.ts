@@ -4,16 +4,18 @@
  * runs it after the build; usage: node --import tsx scripts/image-check.ts <image>
  *
  * - the entrypoint answers --version, runs as uid 1000, and that user can write nowhere but the
- *   temporary folders; the image carries no dev or optional npm package;
- * - `doctor` passes, finding Debian's ffmpeg and ffprobe in /usr/bin, against an Azurite on the host;
+ *   temporary folders; the npm packages are exactly the lockfile's production set;
  * - `generate` on test/fixtures/city-cc0.mp4, mounted in at check time, writes a strip, poster and
- *   storyboard that are checked as the tests check them (decoded sizes, tiles showing their times,
- *   a poster that is not black, VTT cues inside their sheet);
- * - `worker --once` takes one queue message for an uploaded video, answers its HEALTHCHECK while it
- *   waits, commits the same outputs and the manifest, and the job record ends `done`.
- * Both runs have a read-only root filesystem and a bounded /tmp, as the Kubernetes manifests give
- * them (every top-level folder bound read-only onto itself, a tmpfs on /tmp). Each check prints
- * `ok ...`; the first failure prints one line `image-check: <what>: <why>` and exits 1.
+ *   storyboard that are checked as the tests check them (decoded sizes, tiles showing the frames of
+ *   their times, a poster that is not black, VTT cues inside their sheet);
+ * - `doctor` passes against an Azurite on the host, finding Debian's ffmpeg and ffprobe in /usr/bin;
+ * - `worker --once` takes one queue message for an uploaded video and commits the same outputs and
+ *   the manifest; the job record ends `done`, no message is left;
+ * - the default command (the long-running worker) answers the image's HEALTHCHECK.
+ * `generate` and the workers run with a read-only root filesystem and a bounded /tmp, as the
+ * Kubernetes manifests run them (every top-level folder bound read-only onto itself, a tmpfs on
+ * /tmp). Each check prints `ok ...`; the first failure prints one line `image-check: <what>: <why>`
+ * and exits 1. The outputs are checked with the tests' helpers (test/support/images.ts) on the host.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
