@@ -43,20 +43,30 @@ const layerRules = [
   {
     files: ['src/deploy/**/*.ts'],
     forbidden: String.raw`${UP}(?:hosts|jobs|adapters|engine)/`,
-    message: 'Deploy code imports errors only.',
+    message: 'Deploy code imports errors and config only.',
+    // A setting's variable is named once, in src/config.ts: the templates take it from there (ENV).
+    syntax: [
+      String.raw`Literal[value=/THUMBNAILER_|AzureWebJobs/]`,
+      String.raw`TemplateElement[value.raw=/THUMBNAILER_|AzureWebJobs/]`,
+    ].map((selector) => ({
+      selector,
+      message: 'Name a setting through ENV from src/config.ts, not with a literal of its own.',
+    })),
   },
   {
-    files: ['src/errors.ts', 'src/config.ts', 'src/token.ts', 'src/logger.ts'],
+    // The shared modules: every file directly under src/ (errors, config, token, logger).
+    files: ['src/*.ts'],
     forbidden: String.raw`^\./(?!errors\.js$)`,
     message: 'Shared modules import nothing else from src (errors.ts excepted).',
   },
-].map(({ files, forbidden, message }) => ({
+].map(({ files, forbidden, message, syntax = [] }) => ({
   files,
   rules: {
     'no-restricted-imports': ['error', { patterns: [{ regex: forbidden, message }] }],
     'no-restricted-syntax': [
       'error',
       { selector: `ImportExpression[source.value=/${forbidden.replaceAll('/', '\\/')}/]`, message },
+      ...syntax,
     ],
   },
 }));

@@ -1,9 +1,12 @@
 import { tmpdir } from 'node:os';
 import { z } from 'zod';
+import { ThumbnailerError } from './errors.js';
 
 /**
  * Settings of docs/contract.md section 2 (and the worker's tuning knobs), read from the environment and
- * overridden by CLI flags. Imports nothing else from src: hosts and adapters import this.
+ * overridden by CLI flags: each setting's variable, default and rule are written here once, and
+ * every other module (hosts, adapters, the deploy templates) takes them from here. Imports nothing
+ * else from src but errors.ts.
  */
 
 /** Azurite's well-known development account; its key is public. */
@@ -135,23 +138,33 @@ export interface SettingsOverrides {
   worker?: Partial<WorkerSettings>;
 }
 
-// Container names: 3-63 chars, lowercase letters, digits and single hyphens (Azure's rule).
-const containerName = z.string().regex(/^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/, {
+/** The job table (docs/contract.md section 2): fixed, not a setting. */
+export const JOBS_TABLE = 'thumbnailjobs';
+
+/** The poison queue of a request queue: where the host and the worker put what cannot be done. */
+export const poisonQueueName = (queue: string): string => `${queue}-poison`;
+
+// Azure's name rules, for every place that names a container or a queue (settings, deploy flags).
+/** Container names: 3-63 chars, lowercase letters, digits and single hyphens. */
+export const CONTAINER_NAME = z.string().regex(/^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/, {
   message: 'must be 3-63 lowercase letters, digits or hyphens',
 });
-// Queue names follow the same rule; the poison queue adds 7 characters, so leave room for them.
-const queueName = z.string().regex(/^(?=.{3,56}$)[a-z0-9]+(-[a-z0-9]+)*$/, {
+/** Queue names follow the same rule; the poison queue adds 7 characters, so leave room for them. */
+export const QUEUE_NAME = z.string().regex(/^(?=.{3,56}$)[a-z0-9]+(-[a-z0-9]+)*$/, {
   message: 'must be 3-56 lowercase letters, digits or hyphens',
 });
+/** A storage account name, as `AzureWebJobsStorage__accountName` (or a deploy flag) gives it. */
+export const STORAGE_ACCOUNT_NAME = z.string().regex(/^[a-z0-9]{3,24}$/, {
+  message: 'must be a storage account name (3-24 lowercase letters or digits)',
+});
+const containerName = CONTAINER_NAME;
+const queueName = QUEUE_NAME;
 
 const intFromEnv = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const schema = z.object({
   AzureWebJobsStorage: z.string().min(1).optional(),
-  AzureWebJobsStorage__accountName: z
-    .string()
-    .regex(/^[a-z0-9]{3,24}$/, { message: 'must be a storage account name' })
-    .optional(),
+  AzureWebJobsStorage__accountName: STORAGE_ACCOUNT_NAME.optional(),
   AzureWebJobsStorage__blobServiceUri: z.url().optional(),
   AzureWebJobsStorage__queueServiceUri: z.url().optional(),
   AzureWebJobsStorage__tableServiceUri: z.url().optional(),
@@ -191,6 +204,18 @@ const schema = z.object({
   THUMBNAILER_FFMPEG_THREADS: intFromEnv(1, 64).optional(),
 });
 
+/**
+ * Every setting's environment variable, by its own name: `ENV.THUMBNAIL_QUEUE` is
+ * `'THUMBNAIL_QUEUE'`. Code that writes settings for another process (the deploy templates) names
+ * them through this, so a misspelt or retired name fails the build instead of being ignored.
+ */
+export const ENV = Object.fromEntries(Object.keys(schema.shape).map((name) => [name, name])) as {
+  readonly [Name in keyof typeof schema.shape]: Name;
+};
+
+/** The environment's defaults, as a process without any of these variables reads them. */
+export const ENV_DEFAULTS: Readonly<z.output<typeof schema>> = schema.parse({});
+
 /** Hosts a webhook may reach over plain http: this machine only. */
 export function isLoopbackHost(hostname: string): boolean {
   const h = hostname.toLowerCase();
@@ -228,12 +253,13 @@ function webhookSecretProblem(secret: string): string | undefined {
   return bytes >= 24 && bytes <= 64 ? undefined : 'must hold 24 to 64 bytes of key (base64 after whsec_)';
 }
 
-/** A setting is wrong: the message names the variable. */
-export class SettingsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SettingsError';
-  }
+/**
+ * A setting (or the flag standing for it) is wrong: `E_OPTION_INVALID`, the message naming the
+ * variable. A host for which settings are the operator's, not the caller's, says so itself (the
+ * Functions host answers E_INTERNAL).
+ */
+function settingError(message: string): ThumbnailerError {
+  return new ThumbnailerError('E_OPTION_INVALID', message);
 }
 
 function identityUri(
@@ -244,7 +270,7 @@ function identityUri(
   return (explicit ?? `https://${account}.${service}.core.windows.net`).replace(/\/+$/, '');
 }
 
-/** Reads the settings; flags win over the environment. Throws SettingsError naming the bad one. */
+/** Reads the settings; flags win over the environment. Throws E_OPTION_INVALID naming the bad one. */
 export function loadSettings(
   overrides: SettingsOverrides = {},
   env: NodeJS.ProcessEnv = process.env,
@@ -257,7 +283,7 @@ export function loadSettings(
   const result = schema.safeParse(input);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    throw new SettingsError(`Invalid setting ${issue.path.join('.')}: ${issue.message}`);
+    throw settingError(`Invalid setting ${issue.path.join('.')}: ${issue.message}`);
   }
   const e = result.data;
 
@@ -278,7 +304,7 @@ export function loadSettings(
 
   const check = <T>(name: string, parser: z.ZodType<T>, value: unknown): T => {
     const r = parser.safeParse(value);
-    if (!r.success) throw new SettingsError(`Invalid setting ${name}: ${r.error.issues[0]!.message}`);
+    if (!r.success) throw settingError(`Invalid setting ${name}: ${r.error.issues[0]!.message}`);
     return r.data;
   };
   const videoContainer = check(
@@ -293,31 +319,28 @@ export function loadSettings(
   );
   const queue = check('--queue', queueName, overrides.queueName ?? e.THUMBNAIL_QUEUE);
   if (videoContainer === thumbnailContainer) {
-    throw new SettingsError('Invalid setting THUMBNAILCONTAINER: must differ from VIDEOCONTAINER');
+    throw settingError('Invalid setting THUMBNAILCONTAINER: must differ from VIDEOCONTAINER');
   }
 
   const events: EventSettings = {};
   if (e.THUMBNAILER_EVENTS_QUEUE) {
-    if (e.THUMBNAILER_EVENTS_QUEUE === queue || e.THUMBNAILER_EVENTS_QUEUE === `${queue}-poison`)
-      throw new SettingsError(
+    if (e.THUMBNAILER_EVENTS_QUEUE === queue || e.THUMBNAILER_EVENTS_QUEUE === poisonQueueName(queue))
+      throw settingError(
         'Invalid setting THUMBNAILER_EVENTS_QUEUE: must differ from the request queue and its poison queue',
       );
     events.queueName = e.THUMBNAILER_EVENTS_QUEUE;
   }
   if (e.THUMBNAILER_WEBHOOK_URL || e.THUMBNAILER_WEBHOOK_SECRET) {
     if (!e.THUMBNAILER_WEBHOOK_URL)
-      throw new SettingsError(
-        'Invalid setting THUMBNAILER_WEBHOOK_URL: required with THUMBNAILER_WEBHOOK_SECRET',
-      );
+      throw settingError('Invalid setting THUMBNAILER_WEBHOOK_URL: required with THUMBNAILER_WEBHOOK_SECRET');
     if (!e.THUMBNAILER_WEBHOOK_SECRET)
-      throw new SettingsError(
+      throw settingError(
         'Invalid setting THUMBNAILER_WEBHOOK_SECRET: required with THUMBNAILER_WEBHOOK_URL (events are always signed)',
       );
     const urlProblem = webhookUrlProblem(e.THUMBNAILER_WEBHOOK_URL);
-    if (urlProblem) throw new SettingsError(`Invalid setting THUMBNAILER_WEBHOOK_URL: ${urlProblem}`);
+    if (urlProblem) throw settingError(`Invalid setting THUMBNAILER_WEBHOOK_URL: ${urlProblem}`);
     const secretProblem = webhookSecretProblem(e.THUMBNAILER_WEBHOOK_SECRET);
-    if (secretProblem)
-      throw new SettingsError(`Invalid setting THUMBNAILER_WEBHOOK_SECRET: ${secretProblem}`);
+    if (secretProblem) throw settingError(`Invalid setting THUMBNAILER_WEBHOOK_SECRET: ${secretProblem}`);
     events.webhook = {
       url: e.THUMBNAILER_WEBHOOK_URL,
       secret: e.THUMBNAILER_WEBHOOK_SECRET,
@@ -352,8 +375,8 @@ export function loadSettings(
     videoContainer,
     thumbnailContainer,
     queueName: queue,
-    poisonQueueName: `${queue}-poison`,
-    jobsTable: 'thumbnailjobs',
+    poisonQueueName: poisonQueueName(queue),
+    jobsTable: JOBS_TABLE,
     port: check('--port', intFromEnv(0, 65535), overrides.port ?? e.THUMBNAILER_PORT),
     host: overrides.host ?? e.THUMBNAILER_HOST,
     apiToken: overrides.apiToken ?? e.THUMBNAILER_API_TOKEN,

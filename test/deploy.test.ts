@@ -19,7 +19,6 @@ import { parseAllDocuments } from 'yaml';
 import {
   buildManifests,
   CONNECTION_KEY,
-  GRACE_ENV,
   IMAGE_FACTS,
   ONCE_WAIT_SECONDS,
   type KubernetesDocument,
@@ -27,7 +26,7 @@ import {
 import { parseDeployOptions, type DeployOptionsInput } from '../src/deploy/options.js';
 import { COMMITTED_VARIANTS, committedFiles } from '../src/deploy/variants.js';
 import { toYaml } from '../src/deploy/yaml.js';
-import { loadSettings } from '../src/config.js';
+import { ENV, loadSettings } from '../src/config.js';
 import { ThumbnailerError } from '../src/errors.js';
 
 const run = promisify(execFile);
@@ -368,8 +367,14 @@ describe('deploy kubernetes: hardened pods sized for ffmpeg', () => {
       // SIGTERM drains; SIGKILL comes only after the worker's grace period.
       assert.ok(spec.terminationGracePeriodSeconds! > options.graceSeconds);
       if (options.host === 'worker') {
-        assert.equal(Number(env(container, GRACE_ENV)?.value), options.graceSeconds * 1000);
-        assert.ok(spec.terminationGracePeriodSeconds! * 1000 > Number(env(container, GRACE_ENV)?.value));
+        assert.equal(
+          Number(env(container, ENV.THUMBNAILER_SHUTDOWN_GRACE_MS)?.value),
+          options.graceSeconds * 1000,
+        );
+        assert.ok(
+          spec.terminationGracePeriodSeconds! * 1000 >
+            Number(env(container, ENV.THUMBNAILER_SHUTDOWN_GRACE_MS)?.value),
+        );
       }
 
       if (options.virtualNodes) {
@@ -417,7 +422,11 @@ describe('deploy kubernetes: hardened pods sized for ffmpeg', () => {
       assert.equal(settings.host, '0.0.0.0');
       assert.equal(settings.port, IMAGE_FACTS.workerPort);
       assert.equal(settings.worker.concurrency, options.queueLength);
-      assert.equal(settings.worker.shutdownGraceMs, options.graceSeconds * 1000, `${GRACE_ENV} is read`);
+      assert.equal(
+        settings.worker.shutdownGraceMs,
+        options.graceSeconds * 1000,
+        `${ENV.THUMBNAILER_SHUTDOWN_GRACE_MS} is read`,
+      );
       assert.equal(settings.worker.jobTimeoutMs, options.jobTimeout * 1000);
     }
   });

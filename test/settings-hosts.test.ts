@@ -15,7 +15,7 @@ import { generate } from '../src/engine/generate.js';
 import { invocationDeps, type FunctionsRuntime } from '../src/hosts/functions/runtime.js';
 import type { JobDeps } from '../src/jobs/types.js';
 import { createWorkerRuntime } from '../src/hosts/worker/runtime.js';
-import { engineLimitsFrom } from '../src/limits.js';
+import { engineLimitsFrom } from '../src/jobs/limits.js';
 import { media } from './support/media.js';
 import { REPO_ROOT } from './support/media.js';
 import { memoryLogger } from './support/worker.js';

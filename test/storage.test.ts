@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { classifyStorageError, storageError } from '../src/adapters/errors.js';
 import { createStorage, type Storage } from '../src/adapters/storage.js';
-import { DEV_ACCOUNT_KEY, devConnectionString, loadSettings, SettingsError } from '../src/config.js';
+import { DEV_ACCOUNT_KEY, devConnectionString, loadSettings } from '../src/config.js';
 import { ThumbnailerError } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
@@ -247,7 +247,8 @@ describe('settings and logs', () => {
     });
     assert.throws(
       () => loadSettings({}, { VIDEOCONTAINER: 'Bad_Name' }),
-      (e: unknown) => e instanceof SettingsError && /VIDEOCONTAINER/.test(e.message),
+      (e: unknown) =>
+        ThumbnailerError.is(e) && e.code === 'E_OPTION_INVALID' && /VIDEOCONTAINER/.test(e.message),
     );
     assert.throws(() => loadSettings({}, { THUMBNAILER_PORT: 'abc' }), /THUMBNAILER_PORT/);
     assert.throws(() => loadSettings({}, { THUMBNAILCONTAINER: 'videos' }), /must differ/);

@@ -11,7 +11,7 @@ import { generate } from '../src/engine/generate.js';
 import { DEFAULT_LIMITS } from '../src/engine/options.js';
 import { ThumbnailerError } from '../src/errors.js';
 import { decide } from '../src/jobs/policy.js';
-import { engineLimitsFrom } from '../src/limits.js';
+import { engineLimitsFrom } from '../src/jobs/limits.js';
 import { media, skipWithout } from './support/media.js';
 
 /**

@@ -9,7 +9,7 @@ import { FrameService } from '../src/engine/frames.js';
 import { assertUsableFacts } from '../src/engine/verdicts.js';
 import { handleMessage } from '../src/jobs/handler.js';
 import { jobDepsFrom } from '../src/jobs/deps.js';
-import { engineLimitsFrom } from '../src/limits.js';
+import { engineLimitsFrom } from '../src/jobs/limits.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
 import { ffmpeg } from './support/media.js';
 import { memoryLogger, testSettings } from './support/worker.js';

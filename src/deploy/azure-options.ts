@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ThumbnailerError } from '../errors.js';
-import { containerName, deployFlag, IMAGE, int, queueName } from './options.js';
+import { poisonQueueName } from '../config.js';
+import { containerName, deployFlag, IMAGE, int, NAME_DEFAULTS, queueName } from './options.js';
 
 /**
  * The options of `thumbnailer deploy azure`, validated once, each key the camelCase of its flag so
@@ -20,6 +21,19 @@ const RESOURCE_GROUP = /^[-\w.()]{1,89}[-\w()]$/;
 /** vCPU a job execution (or the API replica) gets; memory is twice as many GiB (Consumption profile). */
 export const CPU_CHOICES = ['0.5', '1', '1.5', '2', '3', '4'] as const;
 
+/** The value of every flag with a default, once: the schema applies them, the command line omits them. */
+export const AZURE_DEFAULTS = {
+  maxExecutions: 10,
+  pollingInterval: 15,
+  jobTimeout: 3600,
+  graceSeconds: 120,
+  cpu: '2',
+  queue: NAME_DEFAULTS.queue,
+  eventsQueue: 'thumbnail-events',
+  videoContainer: NAME_DEFAULTS.videoContainer,
+  thumbnailContainer: NAME_DEFAULTS.thumbnailContainer,
+} as const satisfies Record<string, number | string>;
+
 const schema = z
   .object({
     name: z.string({ message: 'is required' }).regex(NAME, {
@@ -34,19 +48,21 @@ const schema = z
       .regex(LOCATION, { message: 'must be an Azure region name such as westeurope or eastus2' })
       .optional(),
     api: z.boolean().default(false),
-    maxExecutions: int(1, 1000).default(10),
-    pollingInterval: int(5, 3600).default(15),
-    jobTimeout: int(60, 86_000).default(3600),
-    graceSeconds: int(10, 600).default(120),
-    cpu: z.enum(CPU_CHOICES, { message: `must be one of ${CPU_CHOICES.join(', ')}` }).default('2'),
+    maxExecutions: int(1, 1000).default(AZURE_DEFAULTS.maxExecutions),
+    pollingInterval: int(5, 3600).default(AZURE_DEFAULTS.pollingInterval),
+    jobTimeout: int(60, 86_000).default(AZURE_DEFAULTS.jobTimeout),
+    graceSeconds: int(10, 600).default(AZURE_DEFAULTS.graceSeconds),
+    cpu: z
+      .enum(CPU_CHOICES, { message: `must be one of ${CPU_CHOICES.join(', ')}` })
+      .default(AZURE_DEFAULTS.cpu),
     registryResourceGroup: z
       .string()
       .regex(RESOURCE_GROUP, { message: 'must be a resource group name' })
       .optional(),
-    queue: queueName('thumbnail-requests'),
-    eventsQueue: queueName('thumbnail-events'),
-    videoContainer: containerName('videos'),
-    thumbnailContainer: containerName('thumbnails'),
+    queue: queueName(AZURE_DEFAULTS.queue),
+    eventsQueue: queueName(AZURE_DEFAULTS.eventsQueue),
+    videoContainer: containerName(AZURE_DEFAULTS.videoContainer),
+    thumbnailContainer: containerName(AZURE_DEFAULTS.thumbnailContainer),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -54,7 +70,7 @@ const schema = z
     if (o.videoContainer === o.thumbnailContainer) {
       issue('thumbnailContainer', 'must differ from --video-container');
     }
-    const queues = [o.queue, `${o.queue}-poison`];
+    const queues = [o.queue, poisonQueueName(o.queue)];
     if (queues.includes(o.eventsQueue)) {
       issue('eventsQueue', 'must differ from the request queue and its poison queue');
     }

@@ -19,8 +19,10 @@ import type { DiagnosticSettingsResource } from '@azure/arm-monitor';
 import type { Identity } from '@azure/arm-msi';
 import type { Workspace } from '@azure/arm-operationalinsights';
 import type { BlobContainer, StorageAccountCreateParameters, StorageQueue, Table } from '@azure/arm-storage';
-import { acrRegistry, type AzureDeployOptions } from './azure-options.js';
-import { CONNECTION_KEY, GRACE_ENV, IMAGE_FACTS, ONCE_WAIT_SECONDS } from './manifests.js';
+import { acrRegistry, AZURE_DEFAULTS, type AzureDeployOptions } from './azure-options.js';
+import { ENV, JOBS_TABLE, poisonQueueName } from '../config.js';
+import { IMAGE_FACTS, ONCE_WAIT_SECONDS, onceDeadlineSeconds, terminationGraceSeconds } from './manifests.js';
+import { deployFlag } from './options.js';
 
 /**
  * `thumbnailer deploy azure` as a pure function: options in, an ARM deployment template out, for
@@ -62,10 +64,6 @@ export const BUILT_IN_ROLES = {
 } as const;
 export type BuiltInRole = keyof typeof BUILT_IN_ROLES;
 
-/** The jobs table (docs/contract.md section 2: fixed, not a setting). */
-export const JOBS_TABLE = 'thumbnailjobs';
-/** Time between the worker's drain deadline and the replica's end, for releasing the message. */
-const KILL_MARGIN_SECONDS = 30;
 /** The worker's entry point in both images (Container Apps has no working-directory setting). */
 const ENTRY = `${IMAGE_FACTS.appRoot}/dist/hosts/cli/main.js`;
 
@@ -319,12 +317,9 @@ export function memoryFor(cpu: number): string {
   return `${cpu * 2}Gi`;
 }
 
-/**
- * The longest one execution may run: waiting for its message, the job itself, the drain on
- * SIGTERM and a margin. The worker's own job timeout ends a stuck job first; this is the backstop.
- */
+/** The longest one execution may run (`onceDeadlineSeconds`): waiting, the job, stopping. */
 export function replicaTimeoutSeconds(o: AzureDeployOptions): number {
-  return ONCE_WAIT_SECONDS + o.jobTimeout + o.graceSeconds + KILL_MARGIN_SECONDS;
+  return onceDeadlineSeconds(o);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,14 +353,14 @@ function workerEnvironment(o: AzureDeployOptions, identityId: string): Environme
   return [
     // Identity-based connection (no key): DefaultAzureCredential uses the managed identity
     // named by AZURE_CLIENT_ID.
-    { name: `${CONNECTION_KEY}__accountName`, value: expression(STORAGE) },
+    { name: ENV.AzureWebJobsStorage__accountName, value: expression(STORAGE) },
     { name: 'AZURE_CLIENT_ID', value: expression(clientIdOf(identityId)) },
-    { name: 'VIDEOCONTAINER', value: o.videoContainer },
-    { name: 'THUMBNAILCONTAINER', value: o.thumbnailContainer },
-    { name: 'THUMBNAIL_QUEUE', value: o.queue },
-    { name: 'THUMBNAILER_EVENTS_QUEUE', value: o.eventsQueue },
-    { name: 'THUMBNAILER_JOB_TIMEOUT_MS', value: String(o.jobTimeout * 1000) },
-    { name: GRACE_ENV, value: String(o.graceSeconds * 1000) },
+    { name: ENV.VIDEOCONTAINER, value: o.videoContainer },
+    { name: ENV.THUMBNAILCONTAINER, value: o.thumbnailContainer },
+    { name: ENV.THUMBNAIL_QUEUE, value: o.queue },
+    { name: ENV.THUMBNAILER_EVENTS_QUEUE, value: o.eventsQueue },
+    { name: ENV.THUMBNAILER_JOB_TIMEOUT_MS, value: String(o.jobTimeout * 1000) },
+    { name: ENV.THUMBNAILER_SHUTDOWN_GRACE_MS, value: String(o.graceSeconds * 1000) },
   ];
 }
 
@@ -409,7 +404,7 @@ function jobResource(o: AzureDeployOptions): JobResource {
     image: IMAGE,
     command: ['node', ENTRY],
     args: ['worker', '--once', '--wait', String(ONCE_WAIT_SECONDS)],
-    env: [...workerEnvironment(o, id.identity), { name: 'THUMBNAILER_CONCURRENCY', value: '1' }],
+    env: [...workerEnvironment(o, id.identity), { name: ENV.THUMBNAILER_CONCURRENCY, value: '1' }],
     resources: { cpu, memory: memoryFor(cpu) },
   };
   const acr = acrRegistry(o.image);
@@ -464,11 +459,11 @@ function apiResource(o: AzureDeployOptions): ContainerAppResource {
     args: ['start'],
     env: [
       ...workerEnvironment(o, id.identity),
-      { name: 'THUMBNAILER_HOST', value: '0.0.0.0' },
-      { name: 'THUMBNAILER_PORT', value: String(port) },
+      { name: ENV.THUMBNAILER_HOST, value: '0.0.0.0' },
+      { name: ENV.THUMBNAILER_PORT, value: String(port) },
       // The jobs run in the event-driven job; this replica takes at most one itself.
-      { name: 'THUMBNAILER_CONCURRENCY', value: '1' },
-      { name: 'THUMBNAILER_API_TOKEN', secretRef: 'api-token' },
+      { name: ENV.THUMBNAILER_CONCURRENCY, value: '1' },
+      { name: ENV.THUMBNAILER_API_TOKEN, secretRef: 'api-token' },
     ],
     resources: { cpu, memory: memoryFor(cpu) },
     probes: [
@@ -495,7 +490,7 @@ function apiResource(o: AzureDeployOptions): ContainerAppResource {
         ...registries(o, id.identity),
       },
       template: {
-        terminationGracePeriodSeconds: o.graceSeconds + KILL_MARGIN_SECONDS,
+        terminationGracePeriodSeconds: terminationGraceSeconds(o.graceSeconds),
         containers: [api],
         scale: {
           minReplicas: 0,
@@ -701,8 +696,7 @@ function parameters(o: AzureDeployOptions): Record<string, TemplateParameter> {
       type: 'securestring',
       minLength: 32,
       metadata: {
-        description:
-          'bearer token every /api call must carry (THUMBNAILER_API_TOKEN), kept as a Container Apps secret',
+        description: `bearer token every /api call must carry (${ENV.THUMBNAILER_API_TOKEN}), kept as a Container Apps secret`,
       },
     };
   }
@@ -717,7 +711,7 @@ function outputs(o: AzureDeployOptions): Record<string, TemplateOutput> {
     videoContainer: { type: 'string', value: o.videoContainer },
     thumbnailContainer: { type: 'string', value: o.thumbnailContainer },
     requestQueue: { type: 'string', value: o.queue },
-    poisonQueue: { type: 'string', value: `${o.queue}-poison` },
+    poisonQueue: { type: 'string', value: poisonQueueName(o.queue) },
     eventsQueue: { type: 'string', value: o.eventsQueue },
     jobsTable: { type: 'string', value: JOBS_TABLE },
     jobName: { type: 'string', value: n.job },
@@ -747,23 +741,12 @@ function outputs(o: AzureDeployOptions): Record<string, TemplateOutput> {
  * fixed order. The template's metadata carries it, and without `--dry-run` the command prints it.
  */
 export function azureCommandLine(o: AzureDeployOptions, { dryRun = true } = {}): string {
-  const defaults = {
-    maxExecutions: 10,
-    pollingInterval: 15,
-    jobTimeout: 3600,
-    graceSeconds: 120,
-    cpu: '2',
-    queue: 'thumbnail-requests',
-    eventsQueue: 'thumbnail-events',
-    videoContainer: 'videos',
-    thumbnailContainer: 'thumbnails',
-  } satisfies Partial<AzureDeployOptions>;
   const flags = [`--name ${o.name}`, `--image ${o.image}`];
   if (o.location) flags.push(`--location ${o.location}`);
   if (o.api) flags.push('--api');
-  for (const [key, value] of Object.entries(defaults)) {
-    const actual = o[key as keyof typeof defaults];
-    if (actual !== value) flags.push(`--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} ${actual}`);
+  for (const [key, value] of Object.entries(AZURE_DEFAULTS)) {
+    const actual = o[key as keyof typeof AZURE_DEFAULTS];
+    if (actual !== value) flags.push(`${deployFlag(key)} ${actual}`);
   }
   if (o.registryResourceGroup) flags.push(`--registry-resource-group ${o.registryResourceGroup}`);
   if (dryRun) flags.push('--dry-run');
@@ -827,7 +810,7 @@ export function buildAzureTemplate(o: AzureDeployOptions): DeploymentTemplate {
     container(o.videoContainer),
     container(o.thumbnailContainer),
     queue(o.queue),
-    queue(`${o.queue}-poison`),
+    queue(poisonQueueName(o.queue)),
     queue(o.eventsQueue),
     {
       type: 'Microsoft.Storage/storageAccounts/tableServices/tables',

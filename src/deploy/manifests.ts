@@ -8,6 +8,7 @@ import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { ENV } from '../config.js';
 import type { DeployOptions } from './options.js';
 
 /**
@@ -29,14 +30,26 @@ export const IMAGE_FACTS = {
   workerPort: 7071,
 } as const;
 
-/** The worker's drain budget on SIGTERM, in milliseconds (src/config.ts reads this name). */
-export const GRACE_ENV = 'THUMBNAILER_SHUTDOWN_GRACE_MS';
-/** The Secret key and the variable holding the connection string: the Functions convention. */
-export const CONNECTION_KEY = 'AzureWebJobsStorage';
+/** The Secret key holding the connection string: the variable's own name, the Functions convention. */
+export const CONNECTION_KEY = ENV.AzureWebJobsStorage;
 /** How long `worker --once` waits for a message before exiting without work. */
 export const ONCE_WAIT_SECONDS = 30;
 /** Time between SIGTERM's drain deadline and SIGKILL, for releasing messages and cleaning up. */
 const KILL_MARGIN_SECONDS = 30;
+
+/** How long a pod or replica may take to stop: the drain budget, then the margin before SIGKILL. */
+export function terminationGraceSeconds(graceSeconds: number): number {
+  return graceSeconds + KILL_MARGIN_SECONDS;
+}
+
+/**
+ * The longest one `worker --once` execution may run (a ScaledJob's deadline, a Container Apps
+ * replica timeout): waiting for its message, the job itself, then stopping. The worker's own job
+ * timeout ends a stuck job first; this is the backstop.
+ */
+export function onceDeadlineSeconds(o: { jobTimeout: number; graceSeconds: number }): number {
+  return ONCE_WAIT_SECONDS + o.jobTimeout + terminationGraceSeconds(o.graceSeconds);
+}
 
 /**
  * A pod spec both the core schema (Deployment) and KEDA's ScaledJob CRD accept: the CRD types its
@@ -131,7 +144,7 @@ function storageEnv(o: DeployOptions): EnvVar[] {
   if (o.identity === 'workload') {
     // Identity-based connection (no key): DefaultAzureCredential picks up the federated token
     // that the workload identity webhook mounts (AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE).
-    return [{ name: `${CONNECTION_KEY}__accountName`, value: o.storageAccount! }];
+    return [{ name: ENV.AzureWebJobsStorage__accountName, value: o.storageAccount! }];
   }
   return [
     {
@@ -144,11 +157,11 @@ function storageEnv(o: DeployOptions): EnvVar[] {
 function environment(o: DeployOptions): EnvVar[] {
   const env: EnvVar[] = [
     ...storageEnv(o),
-    { name: 'VIDEOCONTAINER', value: o.videoContainer },
-    { name: 'THUMBNAILCONTAINER', value: o.thumbnailContainer },
-    { name: 'THUMBNAIL_QUEUE', value: o.queue },
-    { name: 'THUMBNAILER_JOB_TIMEOUT_MS', value: String(o.jobTimeout * 1000) },
-    { name: 'THUMBNAILER_MAX_TEMP_BYTES', value: String(sizing(o).maxTempBytes) },
+    { name: ENV.VIDEOCONTAINER, value: o.videoContainer },
+    { name: ENV.THUMBNAILCONTAINER, value: o.thumbnailContainer },
+    { name: ENV.THUMBNAIL_QUEUE, value: o.queue },
+    { name: ENV.THUMBNAILER_JOB_TIMEOUT_MS, value: String(o.jobTimeout * 1000) },
+    { name: ENV.THUMBNAILER_MAX_TEMP_BYTES, value: String(sizing(o).maxTempBytes) },
     // Temporary files only on the size-limited emptyDir; the root filesystem is read-only.
     { name: 'TMPDIR', value: '/tmp' },
   ];
@@ -160,10 +173,10 @@ function environment(o: DeployOptions): EnvVar[] {
     );
   } else {
     env.push(
-      { name: 'THUMBNAILER_HOST', value: '0.0.0.0' },
-      { name: 'THUMBNAILER_PORT', value: String(IMAGE_FACTS.workerPort) },
-      { name: 'THUMBNAILER_CONCURRENCY', value: String(o.queueLength) },
-      { name: GRACE_ENV, value: String(o.graceSeconds * 1000) },
+      { name: ENV.THUMBNAILER_HOST, value: '0.0.0.0' },
+      { name: ENV.THUMBNAILER_PORT, value: String(IMAGE_FACTS.workerPort) },
+      { name: ENV.THUMBNAILER_CONCURRENCY, value: String(o.queueLength) },
+      { name: ENV.THUMBNAILER_SHUTDOWN_GRACE_MS, value: String(o.graceSeconds * 1000) },
     );
   }
   return env;
@@ -251,7 +264,7 @@ function podSpec(o: DeployOptions): PodSpec {
     automountServiceAccountToken: false,
     enableServiceLinks: false,
     // SIGTERM starts the drain; SIGKILL only after the drain budget and a margin.
-    terminationGracePeriodSeconds: o.graceSeconds + KILL_MARGIN_SECONDS,
+    terminationGracePeriodSeconds: terminationGraceSeconds(o.graceSeconds),
     securityContext: {
       runAsNonRoot: true,
       runAsUser: IMAGE_FACTS.uid,
@@ -379,8 +392,7 @@ function scaledObjectDocument(o: DeployOptions): ScaledObject {
 }
 
 function scaledJobDocument(o: DeployOptions): ScaledJob {
-  // The worker's own job timeout ends a stuck job first; the deadline is the backstop.
-  const activeDeadlineSeconds = ONCE_WAIT_SECONDS + o.jobTimeout + o.graceSeconds + KILL_MARGIN_SECONDS;
+  const activeDeadlineSeconds = onceDeadlineSeconds(o);
   return new ScaledJob({
     metadata: metadata(o, resourceNames(o.name).workload),
     spec: {

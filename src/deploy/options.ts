@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CONTAINER_NAME, ENV_DEFAULTS, QUEUE_NAME, STORAGE_ACCOUNT_NAME } from '../config.js';
 import { ThumbnailerError } from '../errors.js';
 
 /**
@@ -13,19 +14,16 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const IMAGE =
   /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// Azure's rules, as in config.ts: containers 3-63, queues 3-56 (the poison queue adds 7).
-export const CONTAINER = /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/;
-export const QUEUE = /^(?=.{3,56}$)[a-z0-9]+(-[a-z0-9]+)*$/;
-
-/** A storage queue name (3-56 lowercase letters, digits or single hyphens), `fallback` when absent. */
-export const queueName = (fallback: string) =>
-  z.string().regex(QUEUE, { message: 'must be 3-56 lowercase letters, digits or hyphens' }).default(fallback);
-/** A blob container name (3-63 lowercase letters, digits or single hyphens), `fallback` when absent. */
-export const containerName = (fallback: string) =>
-  z
-    .string()
-    .regex(CONTAINER, { message: 'must be 3-63 lowercase letters, digits or hyphens' })
-    .default(fallback);
+/** A storage queue name by the settings' rule (src/config.ts), `fallback` when absent. */
+export const queueName = (fallback: string) => QUEUE_NAME.default(fallback);
+/** A blob container name by the settings' rule (src/config.ts), `fallback` when absent. */
+export const containerName = (fallback: string) => CONTAINER_NAME.default(fallback);
+/** The names every deployment starts from: the settings' own defaults. */
+export const NAME_DEFAULTS = {
+  queue: ENV_DEFAULTS.THUMBNAIL_QUEUE,
+  videoContainer: ENV_DEFAULTS.VIDEOCONTAINER,
+  thumbnailContainer: ENV_DEFAULTS.THUMBNAILCONTAINER,
+} as const;
 
 export const HOSTS = ['worker', 'functions'] as const;
 export const IDENTITIES = ['secret', 'workload'] as const;
@@ -68,12 +66,7 @@ const schema = z
     jobTimeout: int(60, 86_400).default(3600),
     tempDiskGib: int(1, 1024).default(4),
     identity: z.enum(IDENTITIES, { message: 'must be secret or workload' }).default('secret'),
-    storageAccount: z
-      .string()
-      .regex(/^[a-z0-9]{3,24}$/, {
-        message: 'must be a storage account name (3-24 lowercase letters or digits)',
-      })
-      .optional(),
+    storageAccount: STORAGE_ACCOUNT_NAME.optional(),
     clientId: z
       .string()
       .regex(GUID, { message: 'must be a GUID (the managed identity client ID)' })
@@ -83,9 +76,9 @@ const schema = z
       .regex(GUID, { message: 'must be a GUID (the Microsoft Entra tenant ID)' })
       .optional(),
     virtualNodes: z.boolean().default(false),
-    queue: queueName('thumbnail-requests'),
-    videoContainer: containerName('videos'),
-    thumbnailContainer: containerName('thumbnails'),
+    queue: queueName(NAME_DEFAULTS.queue),
+    videoContainer: containerName(NAME_DEFAULTS.videoContainer),
+    thumbnailContainer: containerName(NAME_DEFAULTS.thumbnailContainer),
   })
   .superRefine((o, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });

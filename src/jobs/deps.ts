@@ -3,7 +3,7 @@ import type { Storage } from '../adapters/storage.js';
 import type { Limits } from '../engine/options.js';
 import type { GenerateRequest, Manifest } from '../engine/types.js';
 import type { Logger } from '../logger.js';
-import { engineLimitsFrom } from '../limits.js';
+import { engineLimitsFrom } from './limits.js';
 import type { JobDeps } from './types.js';
 
 /** The job handler's dependencies from settings: shared by the Worker and the Functions host. */

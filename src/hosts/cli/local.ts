@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Settings } from '../../config.js';
 import { DEFAULT_EMULATOR_PORTS } from '../../config.js';
 import type { Emulator } from '../../adapters/emulator.js';
-import { engineLimitsFrom } from '../../limits.js';
+import { engineLimitsFrom } from '../../jobs/limits.js';
 import { createLogger } from '../../logger.js';
 import { runtimeMetrics } from './health.js';
 import { createRuntimeWithRetry, logWorkerEvents } from '../worker/process.js';

@@ -1,9 +1,9 @@
 import type { InvocationContext } from '@azure/functions';
 import type { DestinationStream } from 'pino';
-import { SettingsError, loadSettings, type Settings } from '../../config.js';
+import { loadSettings, type Settings } from '../../config.js';
 import { createStorage, type Storage } from '../../adapters/storage.js';
 import type { GenerateRequest, Manifest } from '../../engine/types.js';
-import { ThumbnailerError } from '../../errors.js';
+import { ThumbnailerError, asThumbnailerError } from '../../errors.js';
 import { jobDepsFrom } from '../../jobs/deps.js';
 import type { JobDeps } from '../../jobs/types.js';
 import { createLogger, type Logger } from '../../logger.js';
@@ -36,8 +36,7 @@ async function create(): Promise<FunctionsRuntime> {
     settings = loadSettings();
   } catch (error) {
     // A wrong app setting is the operator's to fix: an internal error, never the client's fault.
-    if (error instanceof SettingsError) throw new ThumbnailerError('E_INTERNAL', error.message);
-    throw error;
+    throw new ThumbnailerError('E_INTERNAL', asThumbnailerError(error).message, { cause: error });
   }
   if (!settings.storage) {
     // The Functions host itself cannot start without AzureWebJobsStorage, so this is a misconfiguration.

@@ -27,7 +27,7 @@ export function register(program: Command): void {
       const options = parseGenerateOptions(collectGenerateOptions(flags));
       // The limit settings (THUMBNAILER_JOB_TIMEOUT_MS, THUMBNAILER_MAX_INPUT_BYTES...) hold here too.
       const settings = await settingsFromFlags({});
-      const { engineLimitsFrom } = await import('../../../limits.js');
+      const { engineLimitsFrom } = await import('../../../jobs/limits.js');
       const batch = await import('../batch.js');
       // The engine loads only when a video needs making: a run where all is current stays quick.
       const generate = async (request: import('../../../engine/types.js').GenerateRequest) =>

@@ -22,25 +22,17 @@ export async function settingsFromFlags(
   extra: SettingsOverrides = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Settings> {
-  const [{ loadSettings, SettingsError }, { ThumbnailerError }] = await Promise.all([
-    import('../../../config.js'),
-    import('../../../errors.js'),
-  ]);
-  try {
-    return loadSettings(
-      {
-        connectionString: flags.connectionString as string | undefined,
-        videoContainer: flags.videoContainer as string | undefined,
-        thumbnailContainer: flags.thumbnailContainer as string | undefined,
-        queueName: flags.queue as string | undefined,
-        ...extra,
-      },
-      env,
-    );
-  } catch (error) {
-    if (error instanceof SettingsError) throw new ThumbnailerError('E_OPTION_INVALID', error.message);
-    throw error;
-  }
+  const { loadSettings } = await import('../../../config.js');
+  return loadSettings(
+    {
+      connectionString: flags.connectionString as string | undefined,
+      videoContainer: flags.videoContainer as string | undefined,
+      thumbnailContainer: flags.thumbnailContainer as string | undefined,
+      queueName: flags.queue as string | undefined,
+      ...extra,
+    },
+    env,
+  );
 }
 
 /** Fails fast, in one sentence, when ffmpeg or ffprobe is missing (the seed's `spawn ffprobe ENOENT`). */

@@ -1,5 +1,5 @@
-import type { Settings } from './config.js';
-import { DEFAULT_LIMITS, type Limits } from './engine/options.js';
+import type { Settings } from '../config.js';
+import { DEFAULT_LIMITS, type Limits } from '../engine/options.js';
 
 /**
  * The engine's limits from the settings: the one derivation every host uses (CLI `generate`, the
