@@ -9,6 +9,18 @@ import tseslint from 'typescript-eslint';
  * path, checked for static imports, re-exports and dynamic `import()` alike.
  */
 const UP = String.raw`^(?:\.\./)+`;
+/**
+ * Outside the engine, what fails is a ThumbnailerError with a code of the catalogue (src/errors.ts),
+ * never a bare Error a user would see as E_INTERNAL.
+ */
+const CODED_ERRORS = [
+  "NewExpression[callee.name='Error']",
+  "CallExpression[callee.name='Error']",
+  "ClassDeclaration[superClass.name='Error']",
+].map((selector) => ({
+  selector,
+  message: 'Throw a ThumbnailerError with a code of the catalogue (src/errors.ts), not a bare Error.',
+}));
 const layerRules = [
   {
     files: ['src/engine/**/*.ts'],
@@ -67,6 +79,7 @@ const layerRules = [
       'error',
       { selector: `ImportExpression[source.value=/${forbidden.replaceAll('/', '\\/')}/]`, message },
       ...syntax,
+      ...(files.some((f) => f.startsWith('src/engine/')) ? [] : CODED_ERRORS),
     ],
   },
 }));
@@ -81,6 +94,8 @@ export default tseslint.config(
     },
   },
   ...layerRules,
+  // The CLI may import every layer (it is the composition root), but fails with coded errors too.
+  { files: ['src/hosts/cli/**/*.ts'], rules: { 'no-restricted-syntax': ['error', ...CODED_ERRORS] } },
   {
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },

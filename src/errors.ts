@@ -27,13 +27,17 @@ export type ErrorCode =
   | 'E_MESSAGE_INVALID'
   | 'E_STORAGE_UNAVAILABLE'
   | 'E_STORAGE_REFUSED'
+  | 'E_TABLE_UNAVAILABLE'
   | 'E_VIDEO_BUSY'
   | 'E_NOT_FOUND'
   | 'E_UNAUTHORIZED'
+  | 'E_HOST_REFUSED'
+  | 'E_ORIGIN_REFUSED'
   | 'E_RANGE_NOT_SATISFIABLE'
   | 'E_TEMP_DISK_FULL'
   | 'E_FRAME_UNAVAILABLE'
   | 'E_OVERLOADED'
+  | 'E_DEPLOY_FAILED'
   | 'E_INTERNAL';
 
 interface ErrorSpec {
@@ -67,18 +71,30 @@ const SPECS: Record<ErrorCode, ErrorSpec> = {
   E_MESSAGE_INVALID: { status: 400, permanent: true },
   E_STORAGE_UNAVAILABLE: { status: 503, permanent: false },
   E_STORAGE_REFUSED: { status: 502, permanent: true },
+  // The job table cannot be reached: the job waits for it without counting a delivery.
+  E_TABLE_UNAVAILABLE: { status: 503, permanent: false },
   E_VIDEO_BUSY: { status: 409, permanent: false },
   E_NOT_FOUND: { status: 404, permanent: true },
   E_UNAUTHORIZED: { status: 401, permanent: true },
+  // The open local mode (no API token): a Host name beyond loopback (DNS rebinding), a
+  // state-changing request from a page of another origin (cross-site request forgery).
+  E_HOST_REFUSED: { status: 421, permanent: true },
+  E_ORIGIN_REFUSED: { status: 403, permanent: true },
   E_RANGE_NOT_SATISFIABLE: { status: 416, permanent: true },
   E_TEMP_DISK_FULL: { status: 507, permanent: false },
   // Frames on demand read only through the container index; other videos have their job's outputs.
   E_FRAME_UNAVAILABLE: { status: 422, permanent: true },
   // A bounded resource is full (frames being made, event streams): shed with 503 and Retry-After.
   E_OVERLOADED: { status: 503, permanent: false },
+  // `deploy kubernetes` without --dry-run: the cluster refused a document.
+  E_DEPLOY_FAILED: { status: 502, permanent: true },
   E_INTERNAL: { status: 500, permanent: false },
 };
 
+/** Every code of the catalogue, for what must check a code it did not get through the type. */
+export const ERROR_CODES: readonly ErrorCode[] = Object.keys(SPECS) as ErrorCode[];
+
+// eslint-disable-next-line no-restricted-syntax -- the one error type, which the rule asks for
 export class ThumbnailerError extends Error {
   readonly code: ErrorCode;
   readonly status: number;

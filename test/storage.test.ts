@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import type { TableClient } from '@azure/data-tables';
 import { classifyStorageError, storageError } from '../src/adapters/errors.js';
+import { JobTable } from '../src/adapters/jobs.js';
 import { createStorage, type Storage } from '../src/adapters/storage.js';
 import { DEV_ACCOUNT_KEY, devConnectionString, loadSettings } from '../src/config.js';
 import { ThumbnailerError } from '../src/errors.js';
@@ -185,6 +187,33 @@ describe('storage failure classification', () => {
     assert.equal(classifyStorageError(Object.assign(new Error('x'), { code: 'ETIMEDOUT' })), 'transient');
     assert.equal(storageError(rest(400), 'x').code, 'E_STORAGE_REFUSED');
     assert.equal(storageError(rest(400), 'x').permanent, true);
+  });
+
+  test('a claim that loses every race fails with the service’s own conflict, classified transient', async () => {
+    // Five lost races in a row cannot be staged against a real table: the table service's answers
+    // (no claim yet, then 409 on every create) stand in at the SDK boundary.
+    let creates = 0;
+    const contended = {
+      getEntity: () => Promise.reject(Object.assign(new Error('nope'), { statusCode: 404 })),
+      createEntity: () => {
+        creates++;
+        return Promise.reject(
+          Object.assign(new Error('The specified entity already exists.'), {
+            name: 'RestError',
+            statusCode: 409,
+            code: 'EntityAlreadyExists',
+          }),
+        );
+      },
+    } as unknown as TableClient;
+    await assert.rejects(
+      new JobTable(contended).claimVideo('a.mp4', { owner: 'm1', key: 'k' }, 10_000),
+      (e: unknown) =>
+        ThumbnailerError.is(e) &&
+        e.code === 'E_STORAGE_UNAVAILABLE' &&
+        /claiming video a\.mp4 \(contended\) \(409 EntityAlreadyExists\)/.test(e.message),
+    );
+    assert.equal(creates, 5, 'five rounds before giving up');
   });
 
   test('messages never carry signatures or keys', () => {

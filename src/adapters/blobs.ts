@@ -9,7 +9,7 @@ import {
 } from '@azure/storage-blob';
 import type { RangedVideoSource } from '../engine/types.js';
 import { ThumbnailerError } from '../errors.js';
-import { storageError } from './errors.js';
+import { storageError, unexpectedAnswer } from './errors.js';
 
 export interface BlobProperties {
   name: string;
@@ -62,7 +62,7 @@ async function streamToBuffer(stream: NodeJS.ReadableStream, expected: number): 
   const out = Buffer.allocUnsafe(expected);
   let offset = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    if (offset + chunk.length > expected) throw new Error('range response longer than requested');
+    if (offset + chunk.length > expected) throw unexpectedAnswer('a range response longer than requested');
     chunk.copy(out, offset);
     offset += chunk.length;
   }

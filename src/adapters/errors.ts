@@ -49,6 +49,21 @@ export function isConcurrencyConflict(error: unknown): boolean {
 }
 
 /**
+ * True when changing a received queue message failed because the message is no longer this
+ * receiver's: gone (404: deleted, expired), or received again elsewhere, which superseded its pop
+ * receipt (400). Any other failure says nothing about who holds the message.
+ */
+export function isMessageLost(error: unknown): boolean {
+  const status = storageStatus(error);
+  return status === 404 || status === 400;
+}
+
+/** An answer the protocol does not allow (a range longer than asked for): transient, like a transport failure. */
+export function unexpectedAnswer(what: string): ThumbnailerError {
+  return new ThumbnailerError('E_STORAGE_UNAVAILABLE', `Storage answered unexpectedly: ${what}`);
+}
+
+/**
  * Turns a storage SDK failure into a ThumbnailerError carrying the verdict. The message names
  * what was being done and never contains a URL query, key or connection string.
  */

@@ -289,6 +289,8 @@ export class JobTable {
       jobId: claim.jobId ?? '',
       expiresAt: Date.now() + ttlMs,
     };
+    // The service's own answer to the last lost race: a 409 or 412, which storageError classifies.
+    let conflict: unknown;
     for (let round = 0; round < 5; round++) {
       try {
         let current: TableEntityResult<ClaimEntity> | undefined;
@@ -311,14 +313,12 @@ export class JobTable {
         await this.client.updateEntity(entity, 'Replace', { etag: current.etag });
         return { ok: true };
       } catch (error) {
-        if (isConcurrencyConflict(error)) continue; // lost a race: read again
-        throw storageError(error, `claiming video ${video}`);
+        if (!isConcurrencyConflict(error)) throw storageError(error, `claiming video ${video}`);
+        conflict = error; // lost a race: read again
       }
     }
-    throw storageError(
-      Object.assign(new Error('claim contended'), { statusCode: 409 }),
-      `claiming video ${video}`,
-    );
+    // Lost every round: a conflict time resolves, transient like any other.
+    throw storageError(conflict, `claiming video ${video} (contended)`);
   }
 
   /** Extends a claim this owner holds; false when it is no longer ours. */

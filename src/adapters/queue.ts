@@ -24,9 +24,6 @@ export interface SendOptions extends QueueOptions {
   base64?: boolean;
 }
 
-/** Queue messages are at most 64 KiB; the service keeps bodies well under it. */
-export const MAX_MESSAGE_BYTES = 64 * 1024;
-
 /** One storage queue: receive, renew, delete, send. Failures leave through `storageError`. */
 export class MessageQueue {
   readonly client: QueueClient;

@@ -1,4 +1,4 @@
-import { redactSecrets, ThumbnailerError } from '../errors.js';
+import { ThumbnailerError } from '../errors.js';
 import type { KubernetesDocument } from './manifests.js';
 
 /**
@@ -105,12 +105,11 @@ export async function applyManifests(
       const detail = describeFailure(error);
       const kedaMissing =
         spec.apiVersion.startsWith('keda.sh/') && /unrecognized api version|not found|404/i.test(detail);
-      throw new Error(
-        redactSecrets(
-          kedaMissing
-            ? `Cannot apply ${what}: KEDA (keda.sh/v1alpha1) is not installed in context ${context}; install it first (docs/kubernetes.md)`
-            : `Cannot apply ${what} in namespace ${namespace} (context ${context}): ${detail}`,
-        ),
+      throw new ThumbnailerError(
+        'E_DEPLOY_FAILED',
+        kedaMissing
+          ? `Cannot apply ${what}: KEDA (keda.sh/v1alpha1) is not installed in context ${context}; install it first (docs/kubernetes.md)`
+          : `Cannot apply ${what} in namespace ${namespace} (context ${context}): ${detail}`,
         { cause: error },
       );
     }

@@ -1,3 +1,4 @@
+import { ThumbnailerError } from '../errors.js';
 import { stringify } from 'yaml';
 
 /** Anything with the models' `toJSON()`: a typed Kubernetes object or a plain document. */
@@ -20,7 +21,10 @@ export function toYaml(documents: readonly Printable[], options: ToYamlOptions =
     .map((document) => {
       const json = document.toJSON() as { kind?: string; data?: unknown; stringData?: unknown };
       if (json.kind === 'Secret' && (json.data !== undefined || json.stringData !== undefined)) {
-        throw new Error('refusing to print a Secret with data: secret values are never printed');
+        throw new ThumbnailerError(
+          'E_INTERNAL',
+          'refusing to print a Secret with data: secret values are never printed',
+        );
       }
       return stringify(json, { lineWidth: 0, singleQuote: true });
     })

@@ -22,19 +22,16 @@ export interface Deferral {
   error?: ThumbnailerError;
 }
 
-/** A table call that fails because the table is unreachable defers the job instead of failing it. */
-class TableUnavailable extends Error {
-  constructor(readonly error: ThumbnailerError) {
-    super(error.message);
-  }
-}
-
+/**
+ * A job-table call: should the table be unreachable, the failure is `E_TABLE_UNAVAILABLE`, which
+ * defers the job (`wait`, no delivery counted) instead of failing it like a blob outage would.
+ */
 async function tableStep<T>(step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (error) {
     if (ThumbnailerError.is(error) && error.code === 'E_STORAGE_UNAVAILABLE')
-      throw new TableUnavailable(error);
+      throw new ThumbnailerError('E_TABLE_UNAVAILABLE', error.message, { cause: error });
     throw error;
   }
 }
@@ -130,15 +127,10 @@ async function decideMessage(message: JobMessage, deps: JobDeps, run: JobRun): P
     if (outcome.kind === 'deferred') return deferred(deps, message, outcome, info);
     return { action: 'ack', outcome };
   } catch (error) {
-    if (error instanceof TableUnavailable) {
-      return deferred(
-        deps,
-        message,
-        { kind: 'deferred', reason: 'table-unavailable', error: error.error },
-        info,
-      );
-    }
     const e = asThumbnailerError(error);
+    if (e.code === 'E_TABLE_UNAVAILABLE') {
+      return deferred(deps, message, { kind: 'deferred', reason: 'table-unavailable', error: e }, info);
+    }
     const stop = stopOf(signal);
     if (!stop || e.permanent) return failed(deps, message, e, info);
     if (stop.kind === 'shutdown') {

@@ -77,7 +77,8 @@ export type JobOutcome =
       jobId: string;
       video: string;
       form: MessageForm;
-      reason: 'already-done' | 'in-progress-elsewhere';
+      /** The outputs of this source version (ETag) and these options were committed already. */
+      reason: 'already-done';
       etag?: string;
       outputs: Record<string, string>;
       totalMs: number;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ThumbnailerError } from '../../errors.js';
 
 /**
  * The few host.json settings the function's own decisions depend on. The Functions host owns
@@ -21,6 +22,9 @@ export const HOST_DEFAULTS: Readonly<Required<HostQueueConfig>> = {
   functionTimeoutMs: 30 * 60_000,
 };
 
+const notATimeSpan = (value: string, hint = '') =>
+  new ThumbnailerError('E_OPTION_INVALID', `"${value}" is not a time span${hint}`);
+
 /**
  * A .NET TimeSpan as host.json writes it: `hh:mm:ss`, `d.hh:mm:ss`, optional fractional seconds;
  * `-1` means unbounded (undefined). Throws on anything else.
@@ -29,9 +33,9 @@ export function parseTimeSpan(value: string): number | undefined {
   const text = value.trim();
   if (text === '-1') return undefined;
   const m = /^(?:(\d+)\.)?(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,7}))?$/.exec(text);
-  if (!m) throw new Error(`"${value}" is not a time span (hh:mm:ss or d.hh:mm:ss, or -1)`);
+  if (!m) throw notATimeSpan(value, ' (hh:mm:ss or d.hh:mm:ss, or -1)');
   const [, days = '0', hours, minutes, seconds, fraction = '0'] = m;
-  if (Number(minutes) > 59 || Number(seconds) > 59) throw new Error(`"${value}" is not a time span`);
+  if (Number(minutes) > 59 || Number(seconds) > 59) throw notATimeSpan(value);
   const ms =
     ((Number(days) * 24 + Number(hours)) * 60 + Number(minutes)) * 60_000 +
     Number(seconds) * 1000 +
@@ -60,7 +64,8 @@ export function hostConfigFrom(hostJson: unknown, env: NodeJS.ProcessEnv = proce
   const rawCount = override(env, 'extensions__queues__maxDequeueCount') ?? field(queues, 'maxDequeueCount');
   const count = rawCount === undefined ? HOST_DEFAULTS.maxDequeueCount : Number(rawCount);
   if (!Number.isInteger(count) || count < 1) {
-    throw new Error(
+    throw new ThumbnailerError(
+      'E_OPTION_INVALID',
       `host.json extensions.queues.maxDequeueCount must be a positive whole number, not ${String(rawCount)}`,
     );
   }

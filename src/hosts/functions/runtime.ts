@@ -32,10 +32,13 @@ let ensured: Promise<void> | undefined;
 
 async function create(): Promise<FunctionsRuntime> {
   let settings: Settings;
+  let host: HostQueueConfig;
   try {
     settings = loadSettings();
+    host = readHostConfig();
   } catch (error) {
-    // A wrong app setting is the operator's to fix: an internal error, never the client's fault.
+    // A wrong app setting or host.json is the operator's to fix: an internal error, never the
+    // client's fault.
     throw new ThumbnailerError('E_INTERNAL', asThumbnailerError(error).message, { cause: error });
   }
   if (!settings.storage) {
@@ -56,7 +59,7 @@ async function create(): Promise<FunctionsRuntime> {
   const swept = await sweepStaleTempFolders(settings.worker.tempDir);
   if (swept.length > 0)
     logger.info({ folders: swept.length }, 'removed temporary folders left by a stopped process');
-  return { settings, storage, host: readHostConfig(), generate, logger, events };
+  return { settings, storage, host, generate, logger, events };
 }
 
 /** The runtime, created once per process; a failed creation is retried by the next call. */

@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifySchemaCompiler } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Storage } from '../../adapters/storage.js';
+import { ThumbnailerError, errorBody } from '../../errors.js';
 import { FrameService } from '../../engine/frames.js';
 import type { JobEventSource } from '../../jobs/types.js';
 import type { Limits } from '../../engine/options.js';
@@ -85,9 +86,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({
-      error: { code: 'E_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` },
-    });
+    const error = new ThumbnailerError(
+      'E_NOT_FOUND',
+      `No route ${request.method} ${request.url.split('?')[0]}`,
+    );
+    void reply.status(error.status).send(errorBody(error));
   });
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ThumbnailerError, errorBody } from '../../errors.js';
 import { bearerToken, tokenMatches } from '../../token.js';
 
 /** The token of a request: `Authorization: Bearer`, or `access_token` on GETs (RFC 6750 2.3). */
@@ -26,14 +27,15 @@ export function bearerAuth(token: string) {
     await reply
       .status(401)
       .header('www-authenticate', 'Bearer realm="thumbnailer"')
-      .send({
-        error: {
-          code: 'E_UNAUTHORIZED',
-          message:
+      .send(
+        errorBody(
+          new ThumbnailerError(
+            'E_UNAUTHORIZED',
             given === undefined || given === ''
               ? 'This API needs a bearer token: send Authorization: Bearer <THUMBNAILER_API_TOKEN>'
               : 'The bearer token is not valid',
-        },
-      });
+          ),
+        ),
+      );
   };
 }

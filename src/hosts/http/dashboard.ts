@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
+import { ThumbnailerError } from '../../errors.js';
 
 /**
  * The dashboard's files: src/hosts/http/public in development (tsx), copied beside the compiled
@@ -24,7 +25,10 @@ const CSP = [
 /** `/` and its assets, revalidated by ETag, under a strict Content-Security-Policy. */
 export const dashboard: FastifyPluginAsync = async (app) => {
   if (!existsSync(PUBLIC_DIR)) {
-    throw new Error(`The dashboard's files are missing from ${PUBLIC_DIR}: run npm run build`);
+    throw new ThumbnailerError(
+      'E_INTERNAL',
+      `The dashboard's files are missing from ${PUBLIC_DIR}: run npm run build`,
+    );
   }
   await app.register(fastifyStatic, {
     root: PUBLIC_DIR,

@@ -1,15 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ThumbnailerError, asThumbnailerError, errorBody, type ErrorCode } from '../../errors.js';
 
-/** A 400 that names the request field at fault (`error.field` in the body). */
-export function fieldError(
-  field: string,
-  message: string,
-  code: ErrorCode = 'E_OPTION_INVALID',
-): ThumbnailerError {
-  return new ThumbnailerError(code, message, { field });
-}
-
 /**
  * Rethrows an E_OPTION_INVALID/E_MESSAGE_INVALID/E_URL_REFUSED as the API's 400, naming the field
  * the error carries (or `field` when it carries none).
@@ -63,7 +54,7 @@ function codeForStatus(status: number): ErrorCode {
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   if (error.validation) {
     const { field, message } = validationField(error);
-    void reply.status(400).send({ error: { code: 'E_OPTION_INVALID', message, field } });
+    void reply.status(400).send(errorBody(new ThumbnailerError('E_OPTION_INVALID', message, { field })));
     return;
   }
   let e: ThumbnailerError;

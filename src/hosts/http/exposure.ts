@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ThumbnailerError } from '../../errors.js';
+import { ThumbnailerError, errorBody } from '../../errors.js';
 
 /**
  * The open local mode (no THUMBNAILER_API_TOKEN): the API trusts whoever reaches it, so it must be
@@ -55,8 +55,8 @@ export interface OpenModeOptions {
   host?: string;
 }
 
-function refuse(reply: FastifyReply, status: number, code: string, message: string) {
-  return reply.status(status).send({ error: { code, message } });
+function refuse(reply: FastifyReply, error: ThumbnailerError) {
+  return reply.status(error.status).send(errorBody(error));
 }
 
 /**
@@ -82,10 +82,11 @@ export function openModeGuard(options: OpenModeOptions) {
     if (!host || !hostAllowed(host)) {
       await refuse(
         reply,
-        421,
-        'E_HOST_REFUSED',
-        `This server answers only to localhost, 127.0.0.1 or [::1]${configured ? ` and ${configured}` : ''}, ` +
-          `not ${JSON.stringify(host ?? '')}: set THUMBNAILER_API_TOKEN to serve other names.`,
+        new ThumbnailerError(
+          'E_HOST_REFUSED',
+          `This server answers only to localhost, 127.0.0.1 or [::1]${configured ? ` and ${configured}` : ''}, ` +
+            `not ${JSON.stringify(host ?? '')}: set THUMBNAILER_API_TOKEN to serve other names.`,
+        ),
       );
       return;
     }
@@ -95,10 +96,11 @@ export function openModeGuard(options: OpenModeOptions) {
       if (!sameHost(origin, host)) {
         await refuse(
           reply,
-          403,
-          'E_ORIGIN_REFUSED',
-          `A request from ${origin === 'null' ? 'an opaque origin' : origin} may not change anything here; ` +
-            'without THUMBNAILER_API_TOKEN only pages of this server (the dashboard) and non-browser clients may.',
+          new ThumbnailerError(
+            'E_ORIGIN_REFUSED',
+            `A request from ${origin === 'null' ? 'an opaque origin' : origin} may not change anything here; ` +
+              'without THUMBNAILER_API_TOKEN only pages of this server (the dashboard) and non-browser clients may.',
+          ),
         );
       }
       return;
@@ -107,9 +109,10 @@ export function openModeGuard(options: OpenModeOptions) {
     if (site === 'cross-site' || site === 'same-site') {
       await refuse(
         reply,
-        403,
-        'E_ORIGIN_REFUSED',
-        'A request sent by another site may not change anything here.',
+        new ThumbnailerError(
+          'E_ORIGIN_REFUSED',
+          'A request sent by another site may not change anything here.',
+        ),
       );
     }
   };

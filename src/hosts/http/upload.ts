@@ -91,7 +91,8 @@ export async function receiveUpload(
   try {
     const contentType = await sniffer.type;
     // Stopped (over the cap, client gone) before the upload could listen: say so now.
-    if (sniffer.destroyed) throw sniffer.errored ?? new Error('The upload stopped');
+    if (sniffer.destroyed)
+      throw sniffer.errored ?? new ThumbnailerError('E_OPTION_INVALID', 'The upload was interrupted');
     await blobs.uploadStream(container, name, sniffer, { signal: controller.signal, contentType });
   } catch (error) {
     // Nothing was committed (the block list is committed last); should a version have

@@ -1,4 +1,4 @@
-import { storageStatus } from '../../adapters/errors.js';
+import { isMessageLost } from '../../adapters/errors.js';
 import { EventEmitter } from 'node:events';
 
 /** The queue operations the renewer needs: narrow, so tests can fake them. */
@@ -96,9 +96,7 @@ export class VisibilityRenewer extends EventEmitter<RenewerEvents> {
         );
         this.emit('renewed', entry.id);
       } catch (error) {
-        // 404: the message is gone; 400: its pop receipt was superseded (another worker has it).
-        const status = storageStatus(error);
-        if (status === 404 || status === 400) {
+        if (isMessageLost(error)) {
           entry.held = false;
           this.entries.delete(entry.id);
           this.emit('lost', entry.id, error);

@@ -18,7 +18,7 @@ export function jobEnd(decision: Decision, message: JobMessage): JobEnd | undefi
         etag: o.manifest.input.etag,
         outputs: o.outputs,
       };
-    if (o.kind === 'skipped' && o.reason === 'already-done')
+    if (o.kind === 'skipped')
       return { outcome: 'completed', jobId: o.jobId, video: o.video, etag: o.etag, outputs: o.outputs };
     return undefined;
   }

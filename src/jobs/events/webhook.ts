@@ -1,6 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import type { WebhookSettings } from '../../config.js';
 import { webhookUrlProblem } from '../../config.js';
+import { ThumbnailerError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 
 /**
@@ -51,7 +52,8 @@ export class WebhookSender {
 
   constructor(settings: WebhookSettings) {
     const problem = webhookUrlProblem(settings.url);
-    if (problem) throw new Error(`THUMBNAILER_WEBHOOK_URL ${problem}`);
+    if (problem)
+      throw new ThumbnailerError('E_OPTION_INVALID', `Invalid setting THUMBNAILER_WEBHOOK_URL: ${problem}`);
     this.settings = settings;
     this.signer = new Webhook(settings.secret);
     this.target = describeWebhookUrl(settings.url);
