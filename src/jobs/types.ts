@@ -109,16 +109,29 @@ export interface JobEventBase {
 }
 
 /**
+ * What became of a message once its decision was carried out (`carryOut`): the same events from
+ * every host, whatever its queue operations.
+ */
+export interface SettledEvents {
+  /** Done, skipped (already made) or ignored: the message is gone. */
+  completed: [JobEventBase & { outcome: JobOutcome }];
+  /** A transient failure: the message comes back after `retryInMs`, counted as a delivery. */
+  failed: [JobEventBase & { error: ThumbnailerError; retryInMs: number }];
+  /** On the poison queue with its reason; the message is gone. */
+  poisoned: [JobEventBase & { error: ThumbnailerError }];
+  /** Given back at once on shutdown, as a fresh copy. */
+  released: [JobEventBase & { error: ThumbnailerError }];
+  /** A job waits (duplicate, busy video, table outage, lost claim): a fresh copy comes back later. */
+  deferred: [JobEventBase & { reason: WaitReason; delayMs: number }];
+}
+
+/**
  * The job events a host emits while it runs jobs (the Worker does): metrics, logs and server-sent
  * events feed on these, without knowing which host runs the jobs.
  */
-export interface JobEvents {
+export interface JobEvents extends SettledEvents {
   started: [JobEventBase];
   progress: [JobEventBase & Progress];
-  completed: [JobEventBase & { outcome: JobOutcome }];
-  failed: [JobEventBase & { error: ThumbnailerError; retryInMs: number }];
-  poisoned: [JobEventBase & { error: ThumbnailerError }];
-  released: [JobEventBase & { error: ThumbnailerError }];
 }
 
 type Settled = 'completed' | 'failed' | 'poisoned' | 'released';

@@ -1,6 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
+import { carryOut, settledLog } from '../../jobs/carry-out.js';
 import { handleMessage } from '../../jobs/handler.js';
-import { poisonBody } from '../../jobs/policy.js';
 import { JobStop, jobController } from '../../jobs/stop.js';
 import type { Decision, JobInfo, JobMessage } from '../../jobs/types.js';
 import { ensureResources, getRuntime, invocationDeps } from './runtime.js';
@@ -9,12 +9,12 @@ import { ensureResources, getRuntime, invocationDeps } from './runtime.js';
  * The queue-triggered function: one message, the shared job handler, and the host's delivery
  * contract. The host owns the message (it hides it while the function runs, deletes it when the
  * function returns, makes it visible again when the function throws, and moves it to
- * `<queue>-poison` after `maxDequeueCount` deliveries), so this function never deletes it. It:
- * - returns when the job is done, skipped or ignored;
+ * `<queue>-poison` after `maxDequeueCount` deliveries), so this function never deletes it. The
+ * decision is carried out as the built-in worker's is (`carryOut`), through a port that:
+ * - returns when the job is done, skipped or ignored, or once a waiting job's fresh copy is queued;
  * - throws on a transient failure, so the host redelivers after host.json's `visibilityTimeout`;
- * - on a permanent failure (or a transient one on the last delivery) records the job as failed,
- *   writes the poison message with the reason itself, as the built-in worker does, and returns,
- *   so the message is not retried for nothing.
+ * - on a permanent failure (or a transient one on the last delivery) writes the poison message
+ *   with the reason itself and returns, so the message is not retried for nothing.
  */
 
 /** Jobs in hand, cancelled when the host stops the worker (appTerminate). */
@@ -85,54 +85,21 @@ export async function processQueueMessage(queueItem: unknown, context: Invocatio
     inFlight.delete(job.stop);
   }
 
-  const log = deps.logger.child({ messageId: message.id, attempt: message.dequeueCount });
-  switch (decision.action) {
-    case 'ack': {
-      const o = decision.outcome;
-      if (o.kind === 'ignored') log.info({ outcome: o.kind, reason: o.reason }, 'message ignored');
-      return;
-    }
-    case 'release':
-    case 'wait': {
-      // No fault of the job's: a fresh copy (not counted as a delivery) comes back later, and
-      // this one returns so the host deletes it. Should the copy fail, throwing hands the
-      // message back to the host, which redelivers it (counted).
-      const delayMs = decision.action === 'wait' ? decision.delayMs : 0;
-      await rt.storage.queue.send(message.text, {
-        base64: false,
-        visibilityTimeoutSeconds: Math.ceil(delayMs / 1000),
-      });
-      log.info(
-        {
-          jobId: decision.info.jobId,
-          reason: decision.action === 'wait' ? decision.reason : 'shutdown',
-          delayMs,
-        },
-        'job waits; a fresh copy of its message comes back later',
-      );
-      return;
-    }
-    case 'retry':
-      // The host makes the message visible again after visibilityTimeout and redelivers it.
-      log.warn(
-        { jobId: decision.info.jobId, code: decision.error.code, maxDequeueCount: rt.host.maxDequeueCount },
-        'job attempt failed; the host will redeliver the message',
-      );
-      throw decision.error;
-    case 'poison': {
-      const error = decision.error;
-      // If this write fails, throwing hands the message back to the host, whose own poison
-      // handling still applies on the last delivery.
-      await rt.storage.poison.send(poisonBody(message, error.toJSON(), decision.info), {
-        timeToLiveSeconds: -1,
-      });
-      log.error(
-        { jobId: decision.info.jobId, video: decision.info.video, code: error.code, reason: error.message },
-        'message sent to the poison queue',
-      );
-      return;
-    }
-  }
+  // The host owns the message: it deletes it when this returns and redelivers it when this throws.
+  const log = settledLog(deps.logger);
+  await carryOut(decision, {
+    message,
+    info,
+    finish: async () => undefined,
+    // Thrown, the error hands the message back: the host redelivers it after host.json's
+    // visibilityTimeout (not this delay), and poisons it itself after maxDequeueCount deliveries.
+    redeliver: async (_delayMs, error) => {
+      throw error;
+    },
+    queue: rt.storage.queue,
+    poison: rt.storage.poison,
+    settled: (event, ...args) => (log[event] as (...a: typeof args) => void)(...args),
+  });
 }
 
 /** appTerminate: stop ffmpeg and clean up; the host redelivers the messages. */

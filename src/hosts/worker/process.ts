@@ -1,5 +1,6 @@
 import type { Settings } from '../../config.js';
 import { ThumbnailerError } from '../../errors.js';
+import { settledLog } from '../../jobs/carry-out.js';
 import type { Logger } from '../../logger.js';
 import { createLogger } from '../../logger.js';
 import { createWorkerRuntime, type WorkerRuntime } from './runtime.js';
@@ -18,48 +19,20 @@ export interface RunWorkerOptions {
   serveHealth?: (runtime: WorkerRuntime, logger: Logger) => Promise<{ close(): Promise<void> } | undefined>;
 }
 
-/** Log lines for the worker's events that job.ts does not already write. */
+/** Log lines for the worker's events that the job handler does not already write. */
 export function logWorkerEvents(worker: Worker, logger: Logger): void {
-  worker.on('poisoned', (e) =>
-    logger.error(
-      {
-        messageId: e.messageId,
-        jobId: e.jobId,
-        video: e.video,
-        attempt: e.attempt,
-        code: e.error.code,
-        reason: e.error.message,
-      },
-      'message sent to the poison queue',
-    ),
-  );
-  worker.on('released', (e) =>
-    logger.warn(
-      { messageId: e.messageId, jobId: e.jobId, video: e.video },
-      'job released for another worker',
-    ),
-  );
-  worker.on('failed', (e) =>
-    logger.warn(
-      { messageId: e.messageId, jobId: e.jobId, code: e.error.code, retryInMs: e.retryInMs },
-      'job will be retried',
-    ),
-  );
-  worker.on('completed', (e) => {
-    if (e.outcome.kind === 'ignored')
-      logger.info({ messageId: e.messageId, reason: e.outcome.reason }, 'message ignored');
-  });
+  // What became of each message: the same lines as the Functions host's.
+  const settled = settledLog(logger);
+  worker.on('completed', settled.completed);
+  worker.on('failed', settled.failed);
+  worker.on('poisoned', settled.poisoned);
+  worker.on('released', settled.released);
+  worker.on('deferred', settled.deferred);
   // Once per outage, with the failure that showed it; not once per poll.
   worker.on('storageDown', (down, error) =>
     down
       ? logger.error({ err: error }, 'storage is unreachable; backing off')
       : logger.info('storage is reachable again'),
-  );
-  worker.on('deferred', (e) =>
-    logger.info(
-      { messageId: e.messageId, jobId: e.jobId, video: e.video, reason: e.reason, delayMs: e.delayMs },
-      'job waits; its message comes back later',
-    ),
   );
   worker.on('error', (error) => logger.warn({ err: error }, 'worker background failure'));
 }

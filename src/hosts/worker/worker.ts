@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { MessageQueue, QueueMessage } from '../../adapters/queue.js';
-import { ThumbnailerError, asThumbnailerError } from '../../errors.js';
+import { ThumbnailerError } from '../../errors.js';
+import { carryOut } from '../../jobs/carry-out.js';
 import { handleMessage } from '../../jobs/handler.js';
-import { poisonBody } from '../../jobs/policy.js';
 import { JobStop, jobController } from '../../jobs/stop.js';
-import type { Decision, JobDeps, JobEventBase, JobEvents, JobInfo } from '../../jobs/types.js';
+import type { Decision, JobDeps, JobEventBase, JobEvents, JobInfo, SettledEvents } from '../../jobs/types.js';
 import { VisibilityRenewer } from './renewer.js';
 
 export interface WorkerOptions {
@@ -26,8 +26,6 @@ export type { JobEventBase };
 /** Typed events: metrics, logs and server-sent events feed on these. */
 export interface WorkerEvents extends JobEvents {
   bytesRead: [number];
-  /** A job waits (duplicate, busy video, table outage, lost claim): a fresh copy comes back later. */
-  deferred: [JobEventBase & { reason: string; delayMs: number }];
   /**
    * Storage became unreachable (`true`, with the failure that showed it) or reachable again
    * (`false`). Emitted once per outage: failures while it is down are not reported again.
@@ -62,7 +60,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 /**
  * The queue worker: receives up to `concurrency` messages, keeps them invisible while their jobs
- * run, and carries out each job's decision (delete, retry later, poison, release). `close()` is
+ * run, and carries out each job's decision (`carryOut`: delete, re-hide, poison, or a fresh copy). `close()` is
  * memoised and ordered: stop receiving, let jobs finish within the grace, cancel the rest and
  * release their messages, stop renewing, emit `closed`.
  */
@@ -228,6 +226,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const job = jobController(this.opts.jobTimeoutMs);
     const tracked = this.renewer.track(message.id, message.popReceipt);
     const info: JobInfo = {};
+    const jobMessage = { id: message.id, text: message.text, dequeueCount: message.dequeueCount };
     const base = (): JobEventBase => ({
       messageId: message.id,
       jobId: info.jobId,
@@ -236,20 +235,29 @@ export class Worker extends EventEmitter<WorkerEvents> {
     });
     const done = (async () => {
       this.emit('started', base());
-      const decision = await handleMessage(
-        { id: message.id, text: message.text, dequeueCount: message.dequeueCount },
-        this.opts.job,
-        {
-          signal: job.signal,
-          info,
-          onProgress: (p) => this.emit('progress', { ...base(), phase: p.phase, fraction: p.fraction }),
-          onBytesRead: (n) => this.emit('bytesRead', n),
-        },
-      );
+      const decision = await handleMessage(jobMessage, this.opts.job, {
+        signal: job.signal,
+        info,
+        onProgress: (p) => this.emit('progress', { ...base(), phase: p.phase, fraction: p.fraction }),
+        onBytesRead: (n) => this.emit('bytesRead', n),
+      });
       job.dispose();
       const popReceipt = (await this.renewer.untrack(message.id)) ?? tracked.popReceipt;
       onDecision?.(decision);
-      await this.carryOut(message, popReceipt, decision, base());
+      const q = this.opts.queue;
+      await carryOut(decision, {
+        message: jobMessage,
+        info,
+        finish: () => q.delete(message.id, popReceipt),
+        // Hidden for the delay, then redelivered with a higher dequeue count.
+        redeliver: async (delayMs) => {
+          await q.setVisibility(message.id, popReceipt, Math.ceil(delayMs / 1000));
+        },
+        queue: q,
+        poison: this.opts.poison,
+        settled: (event, ...args) => this.emit<keyof SettledEvents>(event, ...args),
+        onError: (error) => this.reportError(error, true),
+      });
     })()
       .catch((error: unknown) => {
         // carryOut failed (storage down): the message reappears after its visibility timeout.
@@ -269,56 +277,5 @@ export class Worker extends EventEmitter<WorkerEvents> {
       });
     this.inFlight.set(message.id, { message, stop: job.stop, done });
     return done;
-  }
-
-  /**
-   * Gives a message back without counting a delivery: a fresh copy (dequeue count 1) visible
-   * after `delayMs`, then the original goes. Should the copy fail, the original is only re-hidden
-   * (then it counts, but nothing is lost); should the delete fail, a duplicate delivery finds the
-   * work done or claimed.
-   */
-  private async requeue(message: QueueMessage, popReceipt: string, delayMs: number): Promise<void> {
-    const seconds = Math.ceil(delayMs / 1000);
-    try {
-      await this.opts.queue.send(message.text, { base64: false, visibilityTimeoutSeconds: seconds });
-    } catch (error) {
-      this.reportError(error, true);
-      await this.opts.queue.setVisibility(message.id, popReceipt, seconds);
-      return;
-    }
-    await this.opts.queue.delete(message.id, popReceipt);
-  }
-
-  private async carryOut(message: QueueMessage, popReceipt: string, decision: Decision, base: JobEventBase) {
-    const q = this.opts.queue;
-    switch (decision.action) {
-      case 'ack':
-        await q.delete(message.id, popReceipt);
-        this.emit('completed', { ...base, outcome: decision.outcome });
-        return;
-      case 'retry':
-        // Hidden for the backoff, then redelivered with a higher dequeue count.
-        await q.setVisibility(message.id, popReceipt, Math.ceil(decision.delayMs / 1000));
-        this.emit('failed', { ...base, error: decision.error, retryInMs: decision.delayMs });
-        return;
-      case 'release':
-        // Shutdown is no fault of the job's: it comes back at once, as a fresh delivery.
-        await this.requeue(message, popReceipt, 0);
-        this.emit('released', { ...base, error: decision.error });
-        return;
-      case 'wait':
-        await this.requeue(message, popReceipt, decision.delayMs);
-        this.emit('deferred', { ...base, reason: decision.reason, delayMs: decision.delayMs });
-        return;
-      case 'poison': {
-        const error = asThumbnailerError(decision.error);
-        await this.opts.poison.send(poisonBody(message, error.toJSON(), decision.info), {
-          timeToLiveSeconds: -1,
-        });
-        await q.delete(message.id, popReceipt);
-        this.emit('poisoned', { ...base, error });
-        return;
-      }
-    }
   }
 }
