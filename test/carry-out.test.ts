@@ -53,10 +53,10 @@ describe('carryOut: what each decision means', () => {
     assert.deepEqual(calls, ['finish', 'completed j1 attempt 2']);
   });
 
-  test('retry: reported, then handed back for the backoff (counted)', async () => {
+  test('retry: handed back for the backoff (counted), then reported', async () => {
     const { port, calls } = recordingPort();
     await carryOut({ action: 'retry', error: failure, delayMs: 4000, info }, port);
-    assert.deepEqual(calls, ['failed j1 attempt 2', 'redeliver 4000 E_FFMPEG_FAILED']);
+    assert.deepEqual(calls, ['redeliver 4000 E_FFMPEG_FAILED', 'failed j1 attempt 2']);
   });
 
   test('poison: the original (redacted) and the reason go to the poison queue for good, then the message goes', async () => {
@@ -95,12 +95,14 @@ describe('carryOut: what each decision means', () => {
       'redeliver 3000 E_STORAGE_UNAVAILABLE',
       'deferred j1 attempt 2',
     ]);
-    // The Functions host's port throws to hand a message back: the throw reaches the host.
-    const functions = recordingPort({ copyFails: true, redeliverThrows: true });
+    // Should the hand-back fail too (storage down), the failure reaches the host, and the message
+    // comes back after its visibility timeout.
+    const down = recordingPort({ copyFails: true, redeliverThrows: true });
     await assert.rejects(
-      carryOut({ action: 'wait', reason: 'duplicate', delayMs: 3000, info }, functions.port),
+      carryOut({ action: 'wait', reason: 'duplicate', delayMs: 3000, info }, down.port),
       /queue down/,
     );
-    assert.ok(!functions.calls.includes('finish'), 'the original is never finished');
+    assert.ok(!down.calls.includes('finish'), 'the original is never finished');
+    assert.ok(!down.calls.some((c) => c.startsWith('deferred')), 'nothing is reported done with');
   });
 });

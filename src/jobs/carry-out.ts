@@ -18,7 +18,8 @@ export interface DeliveryPort {
   finish(): Promise<void>;
   /**
    * The message comes back after `delayMs`, counted as a delivery: the Worker re-hides it; the
-   * Functions host throws `error`, so that the host redelivers it after its own visibility timeout.
+   * Functions host keeps `error` and throws it once the decision is carried out, so that the host
+   * redelivers the message after its own visibility timeout.
    */
   redeliver(delayMs: number, error: ThumbnailerError): Promise<void>;
   /** The request queue, for a waiting message's fresh copy. */
@@ -54,10 +55,8 @@ export async function carryOut(decision: Decision, port: DeliveryPort): Promise<
       port.settled('completed', { ...base, outcome: decision.outcome });
       return;
     case 'retry':
-      // Reported first: the message comes back whether or not the re-hide works (at worst after
-      // its visibility timeout), and the Functions host's port hands it back by throwing.
-      port.settled('failed', { ...base, error: decision.error, retryInMs: decision.delayMs });
       await port.redeliver(decision.delayMs, decision.error);
+      port.settled('failed', { ...base, error: decision.error, retryInMs: decision.delayMs });
       return;
     case 'release':
       // Shutdown is no fault of the job's: it comes back at once, as a fresh delivery.

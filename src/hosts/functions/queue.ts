@@ -2,6 +2,7 @@ import type { InvocationContext } from '@azure/functions';
 import { carryOut, settledLog } from '../../jobs/carry-out.js';
 import { handleMessage } from '../../jobs/handler.js';
 import { JobStop, jobController } from '../../jobs/stop.js';
+import type { ThumbnailerError } from '../../errors.js';
 import type { Decision, JobInfo, JobMessage } from '../../jobs/types.js';
 import { ensureResources, getRuntime, invocationDeps } from './runtime.js';
 
@@ -87,19 +88,21 @@ export async function processQueueMessage(queueItem: unknown, context: Invocatio
 
   // The host owns the message: it deletes it when this returns and redelivers it when this throws.
   const log = settledLog(deps.logger);
+  let handBack: ThumbnailerError | undefined;
   await carryOut(decision, {
     message,
     info,
     finish: async () => undefined,
-    // Thrown, the error hands the message back: the host redelivers it after host.json's
-    // visibilityTimeout (not this delay), and poisons it itself after maxDequeueCount deliveries.
     redeliver: async (_delayMs, error) => {
-      throw error;
+      handBack = error;
     },
     queue: rt.storage.queue,
     poison: rt.storage.poison,
     settled: (event, ...args) => (log[event] as (...a: typeof args) => void)(...args),
   });
+  // Thrown, the error hands the message back: the host redelivers it after host.json's
+  // visibilityTimeout (not the decision's delay), and poisons it itself after maxDequeueCount.
+  if (handBack) throw handBack;
 }
 
 /** appTerminate: stop ffmpeg and clean up; the host redelivers the messages. */
