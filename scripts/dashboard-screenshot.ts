@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
+import { ENV_DEFAULTS, JOBS_TABLE } from '../src/config.js';
 import { startAzurite } from '../test/support/azurite.js';
 import { startApiService } from '../test/support/http.js';
 import { ROOT, waitFor } from '../test/support/worker.js';
@@ -19,8 +20,17 @@ import { CITY, media } from '../test/support/media.js';
 
 const OUT = join(ROOT, 'docs', 'images', 'dashboard.png');
 
-const azurite = await startAzurite();
-const service = await startApiService(azurite.connectionString);
+const azurite = await startAzurite({ own: true });
+// A private emulator: the product's own names, as a user sees them.
+const service = await startApiService(azurite, {
+  settings: {
+    videoContainer: ENV_DEFAULTS.VIDEOCONTAINER,
+    thumbnailContainer: ENV_DEFAULTS.THUMBNAILCONTAINER,
+    queueName: ENV_DEFAULTS.THUMBNAIL_QUEUE,
+    jobsTable: JOBS_TABLE,
+  },
+});
+const base = await service.listen();
 const profile = await mkdtemp(join(tmpdir(), 'thumbnailer-chromium-'));
 try {
   const videos: [string, string][] = [
@@ -30,13 +40,13 @@ try {
   ];
   for (const [name, path] of videos) {
     const body = new Uint8Array(await readFile(path));
-    const res = await fetch(`${service.base}/api/videos?name=${encodeURIComponent(name)}`, {
+    const res = await fetch(`${base}/api/videos?name=${encodeURIComponent(name)}`, {
       method: 'POST',
       body,
     });
     const job = (await res.json()) as { id: string };
     await waitFor(`${name} done`, async () => {
-      const j = (await (await fetch(`${service.base}/api/jobs/${job.id}`)).json()) as { status: string };
+      const j = (await (await fetch(`${base}/api/jobs/${job.id}`)).json()) as { status: string };
       return j.status === 'done';
     });
   }
@@ -50,7 +60,7 @@ try {
     colorScheme: 'dark',
   });
   const page = await context.newPage();
-  await page.goto(`${service.base}/#/video/city-cc0.mp4`);
+  await page.goto(`${base}/#/video/city-cc0.mp4`);
   await page.locator('#seek-wrap[data-ready="true"]').waitFor();
   await page.waitForFunction(() =>
     ['#strip', '#poster'].every((s) => (document.querySelector<HTMLImageElement>(s)?.naturalWidth ?? 0) > 0),

@@ -7,14 +7,17 @@ import { startApiService, type ApiService } from './support/http.js';
 const TOKEN = 's3cret-token';
 let azurite: TestAzurite;
 let service: ApiService;
+let base: string;
 
 before(async () => {
   azurite = await startAzurite();
-  service = await startApiService(azurite.connectionString, {
+  service = await startApiService(azurite, {
     worker: false,
     settings: { apiToken: TOKEN },
     api: { apiToken: TOKEN },
   });
+  // A real socket: the path must reach the server byte for byte, as an attacker would send it.
+  base = await service.listen();
 });
 after(async () => {
   await service?.close();
@@ -28,7 +31,7 @@ interface RawResponse {
 
 /** Sends `path` byte for byte (fetch and URL would normalise it first, hiding the bypass). */
 function raw(method: string, path: string, headers: Record<string, string> = {}): Promise<RawResponse> {
-  const { hostname, port } = new URL(service.base);
+  const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
     const req = request({ host: hostname, port, method, path, headers }, (res) => {
       let body = '';

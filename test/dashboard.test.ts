@@ -27,6 +27,7 @@ const ARTIFACTS = join(ROOT, 'test-artifacts');
 
 let azurite: TestAzurite;
 let service: ApiService;
+let base: string;
 let context: BrowserContext;
 let profile: string;
 let upload: string;
@@ -38,7 +39,9 @@ before(async () => {
   upload = join(ARTIFACTS, UPLOAD_NAME);
   await copyFile(await media('cityA'), upload);
   azurite = await startAzurite();
-  service = await startApiService(azurite.connectionString);
+  service = await startApiService(azurite);
+  // Chromium needs a real server.
+  base = await service.listen();
   profile = await mkdtemp(join(tmpdir(), 'thumbnailer-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: browser.executablePath,
@@ -73,7 +76,7 @@ describe('dashboard in Chromium', { skip: typeof browser === 'string' ? browser 
     const page = await context.newPage();
     page.setDefaultTimeout(60_000);
     const errors = watchErrors(page);
-    await page.goto(service.base);
+    await page.goto(base);
     await page.getByRole('heading', { name: 'Upload a video' }).waitFor();
 
     // Slow the upload down so its progress events are visible, and sample every bar each frame.
@@ -138,7 +141,7 @@ describe('dashboard in Chromium', { skip: typeof browser === 'string' ? browser 
     assert.match((await page.locator('#facts').textContent()) ?? '', /h264/i);
 
     // The storyboard as the page reads it.
-    const outputs = `${service.base}/api/videos/${UPLOAD_NAME}/outputs`;
+    const outputs = `${base}/api/videos/${UPLOAD_NAME}/outputs`;
     const cues = parseVtt(await (await fetch(`${outputs}/storyboard.vtt`)).text());
     const manifest = (await (await fetch(`${outputs}/manifest.json`)).json()) as {
       input: { duration: number };
@@ -195,7 +198,7 @@ describe('dashboard in Chromium', { skip: typeof browser === 'string' ? browser 
   test('a page for an unknown video says so, without console errors', async () => {
     const page = await context.newPage();
     const errors = watchErrors(page);
-    await page.goto(`${service.base}/#/video/${encodeURIComponent('nothing/here.mp4')}`);
+    await page.goto(`${base}/#/video/${encodeURIComponent('nothing/here.mp4')}`);
     await page.getByText('No thumbnails yet').waitFor();
     assert.equal(await page.locator('#video-title').textContent(), 'nothing/here.mp4');
     // The manifest's 404 is the only failed request; Chromium logs it as a console error.

@@ -1,24 +1,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { Webhook } from 'standardwebhooks';
 import type { Settings } from '../src/config.js';
 import { loadSettings } from '../src/config.js';
 import { redactSecrets } from '../src/errors.js';
-import type { Storage } from '../src/adapters/storage.js';
 import { handleMessage } from '../src/jobs/handler.js';
 import { createMetrics } from '../src/hosts/worker/metrics.js';
-import { createWorkerRuntime, type WorkerRuntime } from '../src/hosts/worker/runtime.js';
 import { COMPLETED_TYPE, FAILED_TYPE } from '../src/jobs/events/event.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
 import { media } from './support/media.js';
-import { memoryLogger, testSettings, waitFor } from './support/worker.js';
+import { memoryLogger, startTestWorker, waitFor } from './support/worker.js';
 
 /**
  * Completion events (docs/contract.md section 10) from the real worker, engine and Azurite, to a real
@@ -83,51 +78,48 @@ function cloudEventOf(delivery: Delivery): CloudEvent<Record<string, unknown>> {
 }
 
 let azurite: TestAzurite;
-let tempRoot: string;
-let counter = 0;
 
 before(async () => {
   azurite = await startAzurite();
-  tempRoot = await mkdtemp(join(tmpdir(), 'thumbnailer-events-'));
 });
 after(async () => {
   await azurite?.stop();
-  await rm(tempRoot, { recursive: true, force: true });
 });
 
 async function harness(
   webhookPort: number,
   webhook: Partial<NonNullable<Settings['events']['webhook']>> = {},
 ) {
-  const n = ++counter;
-  const settings = testSettings(azurite.connectionString, {
-    videoContainer: `evideos${n}`,
-    thumbnailContainer: `ethumbs${n}`,
-    queueName: `erequests${n}`,
-    worker: { tempDir: await mkdtemp(join(tempRoot, `h${n}-`)) },
-  });
-  settings.events = {
-    queueName: `eevents${n}`,
-    webhook: {
-      url: `http://127.0.0.1:${webhookPort}/hooks/thumbnails?code=${URL_KEY}`,
-      secret: SECRET,
-      attempts: 6,
-      timeoutMs: 2000,
-      retryBaseMs: 200,
-      ...webhook,
+  const { queueName } = azurite.names('e');
+  const w = await startTestWorker(azurite, {
+    start: false,
+    events: {
+      queueName,
+      webhook: {
+        url: `http://127.0.0.1:${webhookPort}/hooks/thumbnails?code=${URL_KEY}`,
+        secret: SECRET,
+        attempts: 6,
+        timeoutMs: 2000,
+        retryBaseMs: 200,
+        ...webhook,
+      },
     },
-  };
-  const { logger, lines } = memoryLogger();
-  const runtime: WorkerRuntime = await createWorkerRuntime(settings, { logger });
-  const storage: Storage = runtime.storage;
-  const eventsQueue = storage.queueNamed(settings.events.queueName!);
+  });
+  const eventsQueue = w.storage.queueNamed(queueName);
   const queued = async () => {
     const bodies = await eventsQueue.peek(32).catch(() => [] as string[]);
     return bodies.map(
       (b) => JSON.parse(Buffer.from(b, 'base64').toString('utf8')) as Record<string, unknown>,
     );
   };
-  return { settings, runtime, storage, lines, queued };
+  return {
+    settings: w.settings,
+    runtime: w.runtime,
+    storage: w.storage,
+    lines: w.lines,
+    queued,
+    close: () => w.close(),
+  };
 }
 
 /** Nothing secret in a text: the webhook secret (or its key), the URL's key, the account key. */
@@ -212,7 +204,7 @@ describe('completion events', () => {
       // Logs name the webhook by origin and path, never with its query.
       assert.ok(h.lines.some((l) => l.webhook === `http://127.0.0.1:${hook.port}/hooks/thumbnails`));
     } finally {
-      await h.runtime.worker.close(1000);
+      await h.close();
       await hook.close();
     }
   });
@@ -279,7 +271,7 @@ describe('completion events', () => {
       await waitFor('the request deleted', async () => (await h.storage.queue.depth()) === 0);
       assertNoSecret('a log line', JSON.stringify(h.lines));
     } finally {
-      await h.runtime.worker.close(1000);
+      await h.close();
       await hook?.close();
     }
   });
@@ -306,7 +298,7 @@ describe('completion events', () => {
       assert.match(text, /thumbnailer_completion_events_total\{channel="queue",result="delivered"\} 1/);
       assertNoSecret('a log line', JSON.stringify(h.lines));
     } finally {
-      await h.runtime.worker.close(1000);
+      await h.close();
     }
   });
 

@@ -3,11 +3,11 @@ import { readFile, mkdtemp, rm, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { devConnectionString, loadSettings } from '../src/config.js';
+import { devConnectionString, JOBS_TABLE, loadSettings } from '../src/config.js';
 import { createStorage, type Storage } from '../src/adapters/storage.js';
 import { hostConfigFrom, parseTimeSpan } from '../src/hosts/functions/host-config.js';
 import { dequeueCountOf, messageText } from '../src/hosts/functions/queue.js';
-import { startAzurite, type TestAzurite } from './support/azurite.js';
+import { startAzurite, type StorageNames, type TestAzurite } from './support/azurite.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import {
   FakeFunctionsHost,
@@ -24,9 +24,10 @@ import { ROOT, testSettings } from './support/worker.js';
  * programming model with messages as the host hands them over, against Azurite.
  */
 
-const QUEUE = 'fn-requests';
 const FUNCTION = 'thumbnail';
-const EVENTS_QUEUE = 'fn-events';
+/** Names of this file's own, set as app settings; the job table is the product's (no setting names it). */
+let names: StorageNames;
+let eventsQueue: string;
 
 let azurite: TestAzurite;
 let proxy: FaultProxy;
@@ -62,6 +63,8 @@ async function blobExists(container: string, name: string): Promise<boolean> {
 
 before(async () => {
   [azurite, script] = await Promise.all([startAzurite(), buildScriptRoot()]);
+  names = { ...azurite.names('fn'), jobsTable: JOBS_TABLE };
+  eventsQueue = azurite.names('fnevents').queueName;
   proxy = await startFaultProxy(azurite.ports.blob);
   tempDir = await mkdtemp(join(tmpdir(), 'thumbnailer-functions-jobs-'));
   // Blob traffic of the app goes through the fault proxy; queues and table go straight to Azurite.
@@ -73,12 +76,14 @@ before(async () => {
   }
   Object.assign(process.env, {
     AzureWebJobsStorage: appConnection,
-    THUMBNAIL_QUEUE: QUEUE,
+    VIDEOCONTAINER: names.videoContainer,
+    THUMBNAILCONTAINER: names.thumbnailContainer,
+    THUMBNAIL_QUEUE: names.queueName,
     THUMBNAILER_LOG_LEVEL: 'warn',
     THUMBNAILER_TEMP_DIR: tempDir,
-    THUMBNAILER_EVENTS_QUEUE: EVENTS_QUEUE,
+    THUMBNAILER_EVENTS_QUEUE: eventsQueue,
   });
-  storage = await createStorage(testSettings(azurite.connectionString, { queueName: QUEUE }));
+  storage = await createStorage(testSettings(azurite.connectionString, names));
   await storage.ensure();
   for (const [name, fixture] of [
     ['clips/a.mp4', 'cityA'],
@@ -86,7 +91,9 @@ before(async () => {
     ['clips/c.mp4', 'cityC'],
     ['clips/d.mp4', 'cityA'],
   ] as const) {
-    await storage.blobs.uploadFile('videos', name, await media(fixture), { contentType: 'video/mp4' });
+    await storage.blobs.uploadFile(names.videoContainer, name, await media(fixture), {
+      contentType: 'video/mp4',
+    });
   }
 
   host = new FakeFunctionsHost();
@@ -129,10 +136,10 @@ describe('the function app as the Functions host loads it', () => {
 describe('queue messages as the host hands them over', () => {
   test('a plain blob name (a string) makes the outputs in Blob storage', async () => {
     await host.invoke(FUNCTION, { string: 'clips/a.mp4' }, meta('1', 'msg-a'));
-    assert.ok(await blobExists('thumbnails', 'clips/a.mp4/strip.jpg'));
-    assert.ok(await blobExists('thumbnails', 'clips/a.mp4/poster.jpg'));
+    assert.ok(await blobExists(names.thumbnailContainer, 'clips/a.mp4/strip.jpg'));
+    assert.ok(await blobExists(names.thumbnailContainer, 'clips/a.mp4/poster.jpg'));
     const manifest = JSON.parse(
-      (await storage.blobs.readText('thumbnails', 'clips/a.mp4/manifest.json'))!,
+      (await storage.blobs.readText(names.thumbnailContainer, 'clips/a.mp4/manifest.json'))!,
     ) as {
       input: { name: string };
       outputs: { file: string }[];
@@ -153,7 +160,7 @@ describe('queue messages as the host hands them over', () => {
     });
     await host.invoke(FUNCTION, { json: body }, meta(1, 'msg-b'));
     const manifest = JSON.parse(
-      (await storage.blobs.readText('thumbnails', 'clips/b.mp4/manifest.json'))!,
+      (await storage.blobs.readText(names.thumbnailContainer, 'clips/b.mp4/manifest.json'))!,
     ) as {
       options: { cols: number; rows: number };
       outputs: { file: string }[];
@@ -164,17 +171,21 @@ describe('queue messages as the host hands them over', () => {
       manifest.outputs.map((o) => o.file),
       ['strip.jpg'],
     );
-    assert.ok(await blobExists('thumbnails', 'clips/b.mp4/strip.jpg'));
+    assert.ok(await blobExists(names.thumbnailContainer, 'clips/b.mp4/strip.jpg'));
     assert.equal((await storage.jobs.get('json-job-1'))?.status, 'done');
   });
 
   test('a base64 body (the SDKs default) is decoded; a finished video is acknowledged without work', async () => {
-    const before = (await storage.blobs.getProperties('thumbnails', 'clips/a.mp4/manifest.json')).etag;
+    const before = (await storage.blobs.getProperties(names.thumbnailContainer, 'clips/a.mp4/manifest.json'))
+      .etag;
     await host.invoke(FUNCTION, { string: b64('clips/a.mp4') }, meta(1, 'msg-a-again'));
     const job = await storage.jobs.get('msg-a-again');
     assert.equal(job?.status, 'done');
     assert.equal(job?.skipped, true);
-    assert.equal((await storage.blobs.getProperties('thumbnails', 'clips/a.mp4/manifest.json')).etag, before);
+    assert.equal(
+      (await storage.blobs.getProperties(names.thumbnailContainer, 'clips/a.mp4/manifest.json')).etag,
+      before,
+    );
   });
 
   test('an Event Grid event for a blob outside the videos container is acknowledged and ignored', async () => {
@@ -230,7 +241,7 @@ describe('failures: transient ones are retried by the host, permanent ones are n
   });
 
   test('jobs that end send their completion events to THUMBNAILER_EVENTS_QUEUE (created when missing)', async () => {
-    const texts = await storage.queueNamed(EVENTS_QUEUE).peek(32);
+    const texts = await storage.queueNamed(eventsQueue).peek(32);
     const events = texts.map(
       (t) => JSON.parse(Buffer.from(t, 'base64').toString('utf8')) as Record<string, unknown>,
     );
@@ -245,7 +256,7 @@ describe('failures: transient ones are retried by the host, permanent ones are n
 
   test('storage answering 503 makes the function throw, so the host redelivers; it recovers after', async () => {
     const job = JSON.stringify({ id: 'job-transient', video: 'clips/d.mp4' });
-    proxy.failWhen = (req) => (req.url ?? '').includes('/videos/clips/d.mp4');
+    proxy.failWhen = (req) => (req.url ?? '').includes(`/${names.videoContainer}/clips/d.mp4`);
     try {
       const failedBefore = proxy.failed;
       await assert.rejects(host.invoke(FUNCTION, { json: job }, meta(1, 'msg-t')), (error: unknown) => {
@@ -266,12 +277,12 @@ describe('failures: transient ones are retried by the host, permanent ones are n
     const done = await storage.jobs.get('job-transient');
     assert.equal(done?.status, 'done');
     assert.equal(done?.attempts, 2);
-    assert.ok(await blobExists('thumbnails', 'clips/d.mp4/manifest.json'));
+    assert.ok(await blobExists(names.thumbnailContainer, 'clips/d.mp4/manifest.json'));
   });
 
   test('on the last delivery (maxDequeueCount) a transient failure is poisoned with its reason', async () => {
     const job = JSON.stringify({ id: 'job-last', video: 'clips/c.mp4' });
-    proxy.failWhen = (req) => (req.url ?? '').includes('/videos/clips/c.mp4');
+    proxy.failWhen = (req) => (req.url ?? '').includes(`/${names.videoContainer}/clips/c.mp4`);
     try {
       await host.invoke(FUNCTION, { json: job }, meta(5, 'msg-last'));
     } finally {
@@ -333,7 +344,7 @@ describe('POST /api/jobs', () => {
     // messageEncoding "none": the host hands the body over as stored.
     await host.invoke(FUNCTION, { string: queued }, meta(1, 'msg-api'));
     assert.equal((await storage.jobs.get('api-job-1'))?.status, 'done');
-    assert.ok(await blobExists('thumbnails', 'clips/c.mp4/poster.jpg'));
+    assert.ok(await blobExists(names.thumbnailContainer, 'clips/c.mp4/poster.jpg'));
   });
 
   test('refuses a bad option before queueing anything, naming the option', async () => {

@@ -13,14 +13,15 @@ import { waitFor } from './support/worker.js';
 
 let azurite: TestAzurite;
 let service: ApiService;
+let base: string;
 let video: Buffer;
 let scratch: string;
 
 /** The video every read test uses, uploaded once and made by the worker. */
 const NAME = 'clips/city a.mp4';
 const enc = encodeURIComponent;
-/** An output of the video every read test uses. */
-const out = (file: string) => `${service.base}/api/videos/${enc(NAME)}/outputs/${file}`;
+/** An output of the video every read test uses, as a path for service.fetch. */
+const out = (file: string) => `/api/videos/${enc(NAME)}/outputs/${file}`;
 let uploaded: JobRecord;
 
 interface ErrorJson {
@@ -42,14 +43,16 @@ async function expectError(res: Response, status: number, code: string, field?: 
 
 async function waitDone(id: string): Promise<JobRecord> {
   return waitFor(`job ${id} to end`, async () => {
-    const job = await json<JobRecord>(await fetch(`${service.base}/api/jobs/${enc(id)}`));
+    const job = await json<JobRecord>(await service.fetch(`/api/jobs/${enc(id)}`));
     return job.status === 'done' || job.status === 'failed' ? job : undefined;
   });
 }
 
 before(async () => {
   azurite = await startAzurite();
-  service = await startApiService(azurite.connectionString, { settings: { maxUploadBytes: 1_000_000 } });
+  service = await startApiService(azurite, { settings: { maxUploadBytes: 1_000_000 } });
+  // A real socket for what needs one: event streams, a streamed upload, ranges through a client.
+  base = await service.listen();
   video = await readFile(await media('cityA'));
   scratch = await mkdtemp(join(tmpdir(), 'thumbnailer-http-'));
 });
@@ -61,7 +64,7 @@ after(async () => {
 
 describe('POST /api/videos and job events', () => {
   test('streams the upload into Blob storage, queues a job and follows it with ordered events', async () => {
-    const res = await fetch(`${service.base}/api/videos?name=${enc(NAME)}`, {
+    const res = await service.fetch(`/api/videos?name=${enc(NAME)}`, {
       method: 'POST',
       headers: { 'content-type': 'video/mp4' },
       body: new Uint8Array(video),
@@ -76,7 +79,7 @@ describe('POST /api/videos and job events', () => {
     assert.equal(props.size, video.length);
     assert.equal(props.contentType, 'video/mp4');
 
-    const events = await readEvents(`${service.base}/api/jobs/${job.id}/events`);
+    const events = await readEvents(`${base}/api/jobs/${job.id}/events`);
     assert.ok(events.length >= 2, JSON.stringify(events));
     const ids = events.map((e) => Number(e.id));
     assert.deepEqual(
@@ -106,7 +109,7 @@ describe('POST /api/videos and job events', () => {
     uploaded = final;
 
     // The stream of a finished job sends its end at once, then closes.
-    const again = await readEvents(`${service.base}/api/jobs/${job.id}/events`, {}, 10_000);
+    const again = await readEvents(`${base}/api/jobs/${job.id}/events`, {}, 10_000);
     assert.deepEqual(
       again.map((e) => e.event),
       ['done'],
@@ -114,7 +117,7 @@ describe('POST /api/videos and job events', () => {
   });
 
   test('refuses an oversized upload by Content-Length: 413, nothing stored, no job', async () => {
-    const before = (await json<{ jobs: JobRecord[] }>(await fetch(`${service.base}/api/jobs`))).jobs.length;
+    const before = (await json<{ jobs: JobRecord[] }>(await service.fetch(`/api/jobs`))).jobs.length;
     const res = await service.app.inject({
       method: 'POST',
       url: `/api/videos?name=big.mp4`,
@@ -128,7 +131,7 @@ describe('POST /api/videos and job events', () => {
       service.storage.blobs.getProperties(service.settings.videoContainer, 'big.mp4'),
       /does not exist/,
     );
-    const after = (await json<{ jobs: JobRecord[] }>(await fetch(`${service.base}/api/jobs`))).jobs.length;
+    const after = (await json<{ jobs: JobRecord[] }>(await service.fetch(`/api/jobs`))).jobs.length;
     assert.equal(after, before);
   });
 
@@ -141,7 +144,7 @@ describe('POST /api/videos and job events', () => {
         this.push(Buffer.alloc(64 * 1024, 7));
       },
     });
-    const res = await fetch(`${service.base}/api/videos?name=${enc('streamed/big.mp4')}`, {
+    const res = await fetch(`${base}/api/videos?name=${enc('streamed/big.mp4')}`, {
       method: 'POST',
       headers: { 'content-type': 'video/mp4' },
       body: Readable.toWeb(body) as ReadableStream,
@@ -167,21 +170,21 @@ describe('POST /api/videos and job events', () => {
 
   test('validates the name (400 naming it) and refuses an empty body', async () => {
     await expectError(
-      await fetch(`${service.base}/api/videos`, { method: 'POST', body: 'x' }),
+      await service.fetch(`/api/videos`, { method: 'POST', body: 'x' }),
       400,
       'E_OPTION_INVALID',
       'name',
     );
     for (const bad of ['../x.mp4', 'a//b.mp4', '/abs.mp4', 'trailing/']) {
       await expectError(
-        await fetch(`${service.base}/api/videos?name=${enc(bad)}`, { method: 'POST', body: 'x' }),
+        await service.fetch(`/api/videos?name=${enc(bad)}`, { method: 'POST', body: 'x' }),
         400,
         'E_OPTION_INVALID',
         'name',
       );
     }
     await expectError(
-      await fetch(`${service.base}/api/videos?name=empty.mp4`, { method: 'POST', body: '' }),
+      await service.fetch(`/api/videos?name=empty.mp4`, { method: 'POST', body: '' }),
       422,
       'E_INPUT_EMPTY',
     );
@@ -190,7 +193,7 @@ describe('POST /api/videos and job events', () => {
 
 describe('jobs', () => {
   test('POST /api/jobs queues a JSON job for a stored video; GET lists and reads it', async () => {
-    const res = await fetch(`${service.base}/api/jobs`, {
+    const res = await service.fetch(`/api/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ id: 'api-job-1', video: NAME, options: { storyboardInterval: 1, rows: 2 } }),
@@ -202,10 +205,10 @@ describe('jobs', () => {
     assert.equal(done.status, 'done', JSON.stringify(done));
     assert.equal(done.attempts, 1);
 
-    const list = await json<{ jobs: JobRecord[] }>(await fetch(`${service.base}/api/jobs?limit=10`));
+    const list = await json<{ jobs: JobRecord[] }>(await service.fetch(`/api/jobs?limit=10`));
     assert.ok(list.jobs.some((j) => j.id === 'api-job-1'));
     const filtered = await json<{ jobs: JobRecord[] }>(
-      await fetch(`${service.base}/api/jobs?status=done&video=${enc(NAME)}`),
+      await service.fetch(`/api/jobs?status=done&video=${enc(NAME)}`),
     );
     assert.ok(
       filtered.jobs.length >= 2 && filtered.jobs.every((j) => j.status === 'done' && j.video === NAME),
@@ -221,7 +224,7 @@ describe('jobs', () => {
       bifInterval: 1,
       posterTime: 2,
     };
-    const res = await fetch(`${service.base}/api/jobs`, {
+    const res = await service.fetch(`/api/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ id: 'api-tracks', video: NAME, options }),
@@ -230,7 +233,7 @@ describe('jobs', () => {
     const done = await waitDone('api-tracks');
     assert.equal(done.status, 'done', JSON.stringify(done));
     const manifest = await json<{ options: typeof options; outputs: { kind: string; file: string }[] }>(
-      await fetch(out('manifest.json')),
+      await service.fetch(out('manifest.json')),
     );
     assert.deepEqual(manifest.options.storyboardWidths, [160, 320]);
     const kinds = manifest.outputs.map((o) => `${o.kind}:${o.file}`);
@@ -246,7 +249,7 @@ describe('jobs', () => {
         kinds.some((k) => k.endsWith(`:${file}`)),
         `${file} in the manifest: ${kinds.join(' ')}`,
       );
-      const served = await fetch(out(file));
+      const served = await service.fetch(out(file));
       assert.equal(served.status, 200, file);
       assert.equal(served.headers.get('content-type'), type, file);
       assert.equal(served.headers.get('x-content-type-options'), 'nosniff', file);
@@ -258,7 +261,7 @@ describe('jobs', () => {
 
   test('a blob URL of the account is accepted as the video', async () => {
     const url = service.storage.blobs.url(service.settings.videoContainer, NAME);
-    const res = await fetch(`${service.base}/api/jobs`, {
+    const res = await service.fetch(`/api/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ video: url }),
@@ -271,7 +274,7 @@ describe('jobs', () => {
 
   test('validation errors name the field; unknown ids and videos are 404', async () => {
     const post = (body: unknown) =>
-      fetch(`${service.base}/api/jobs`, {
+      service.fetch(`/api/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
@@ -311,24 +314,19 @@ describe('jobs', () => {
     }
     await expectError(await post({ video: NAME, id: 'no spaces' }), 400, 'E_OPTION_INVALID', 'id');
     await expectError(await post({ video: 'missing.mp4' }), 404, 'E_BLOB_NOT_FOUND');
-    const malformed = await fetch(`${service.base}/api/jobs`, {
+    const malformed = await service.fetch(`/api/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: '{"video":',
     });
     await expectError(malformed, 400, 'E_OPTION_INVALID');
 
-    await expectError(await fetch(`${service.base}/api/jobs/nope`), 404, 'E_NOT_FOUND');
-    await expectError(await fetch(`${service.base}/api/jobs/nope/events`), 404, 'E_NOT_FOUND');
-    await expectError(
-      await fetch(`${service.base}/api/jobs/${enc('bad id')}`),
-      400,
-      'E_OPTION_INVALID',
-      'id',
-    );
-    await expectError(await fetch(`${service.base}/api/jobs?limit=0`), 400, 'E_OPTION_INVALID', 'limit');
-    await expectError(await fetch(`${service.base}/api/jobs?status=lost`), 400, 'E_OPTION_INVALID', 'status');
-    await expectError(await fetch(`${service.base}/api/nothing-here`), 404, 'E_NOT_FOUND');
+    await expectError(await service.fetch(`/api/jobs/nope`), 404, 'E_NOT_FOUND');
+    await expectError(await service.fetch(`/api/jobs/nope/events`), 404, 'E_NOT_FOUND');
+    await expectError(await service.fetch(`/api/jobs/${enc('bad id')}`), 400, 'E_OPTION_INVALID', 'id');
+    await expectError(await service.fetch(`/api/jobs?limit=0`), 400, 'E_OPTION_INVALID', 'limit');
+    await expectError(await service.fetch(`/api/jobs?status=lost`), 400, 'E_OPTION_INVALID', 'status');
+    await expectError(await service.fetch(`/api/nothing-here`), 404, 'E_NOT_FOUND');
   });
 
   test('a failing job ends its event stream with a failed event and the reason', async () => {
@@ -337,13 +335,13 @@ describe('jobs', () => {
       'not-a-video.mp4',
       'hello, world',
     );
-    const res = await fetch(`${service.base}/api/jobs`, {
+    const res = await service.fetch(`/api/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ id: 'bad-input', video: 'not-a-video.mp4' }),
     });
     assert.equal(res.status, 202);
-    const events = await readEvents(`${service.base}/api/jobs/bad-input/events`);
+    const events = await readEvents(`${base}/api/jobs/bad-input/events`);
     const last = events.at(-1)!;
     assert.equal(last.event, 'failed');
     const job = JSON.parse(last.data) as JobRecord;
@@ -354,11 +352,11 @@ describe('jobs', () => {
 });
 
 describe('outputs, source and frames', () => {
-  const src = () => `${service.base}/api/videos/${enc(NAME)}/source`;
+  const src = () => `${base}/api/videos/${enc(NAME)}/source`;
 
   test('serves output files with ETag and 304; unknown files 404; bad names 400', async () => {
     assert.ok(uploaded, 'the upload test ran first');
-    const strip = await fetch(out('strip.jpg'));
+    const strip = await service.fetch(out('strip.jpg'));
     assert.equal(strip.status, 200);
     assert.equal(strip.headers.get('content-type'), 'image/jpeg');
     assert.equal(strip.headers.get('accept-ranges'), 'bytes');
@@ -366,19 +364,19 @@ describe('outputs, source and frames', () => {
     assert.ok(etag);
     const bytes = Buffer.from(await strip.arrayBuffer());
     assert.deepEqual([...bytes.subarray(0, 2)], [0xff, 0xd8]);
-    const again = await fetch(out('strip.jpg'), { headers: { 'if-none-match': etag } });
+    const again = await service.fetch(out('strip.jpg'), { headers: { 'if-none-match': etag } });
     assert.equal(again.status, 304);
-    const vtt = await fetch(out('storyboard.vtt'));
+    const vtt = await service.fetch(out('storyboard.vtt'));
     assert.equal(vtt.status, 200);
     assert.match(await vtt.text(), /^WEBVTT/);
-    const manifest = await json<{ input: { duration: number } }>(await fetch(out('manifest.json')));
+    const manifest = await json<{ input: { duration: number } }>(await service.fetch(out('manifest.json')));
     assert.ok(manifest.input.duration > 3);
 
-    await expectError(await fetch(out('nope.jpg')), 404, 'E_BLOB_NOT_FOUND');
-    await expectError(await fetch(out(enc('a/b.jpg'))), 400, 'E_OPTION_INVALID', 'file');
-    await expectError(await fetch(out('.hidden')), 400, 'E_OPTION_INVALID', 'file');
+    await expectError(await service.fetch(out('nope.jpg')), 404, 'E_BLOB_NOT_FOUND');
+    await expectError(await service.fetch(out(enc('a/b.jpg'))), 400, 'E_OPTION_INVALID', 'file');
+    await expectError(await service.fetch(out('.hidden')), 400, 'E_OPTION_INVALID', 'file');
     await expectError(
-      await fetch(`${service.base}/api/videos/${enc('a/../b')}/outputs/strip.jpg`),
+      await service.fetch(`/api/videos/${enc('a/../b')}/outputs/strip.jpg`),
       400,
       'E_OPTION_INVALID',
       'name',
@@ -416,12 +414,12 @@ describe('outputs, source and frames', () => {
     const head = await fetch(src(), { method: 'HEAD', headers: { range: 'bytes=0-9' } });
     assert.equal(head.status, 206);
     assert.equal(head.headers.get('content-length'), '10');
-    await expectError(await fetch(`${service.base}/api/videos/missing.mp4/source`), 404, 'E_BLOB_NOT_FOUND');
+    await expectError(await fetch(`${base}/api/videos/missing.mp4/source`), 404, 'E_BLOB_NOT_FOUND');
   });
 
   test('makes frames on demand (jpg and webp) at the asked width, with ETag and 304', async () => {
-    const url = (q: string, format = 'jpg') => `${service.base}/api/videos/${enc(NAME)}/frame.${format}?${q}`;
-    const res = await fetch(url('time=2.5&width=160'));
+    const url = (q: string, format = 'jpg') => `/api/videos/${enc(NAME)}/frame.${format}?${q}`;
+    const res = await service.fetch(url('time=2.5&width=160'));
     assert.equal(res.status, 200, await res.clone().text());
     assert.equal(res.headers.get('content-type'), 'image/jpeg');
     const etag = res.headers.get('etag')!;
@@ -432,19 +430,19 @@ describe('outputs, source and frames', () => {
     await writeFile(file, Buffer.from(await res.arrayBuffer()));
     assert.deepEqual(await imageSize(file), { width: 160, height: 90 });
 
-    const cached = await fetch(url('time=2.5&width=160'), { headers: { 'if-none-match': etag } });
+    const cached = await service.fetch(url('time=2.5&width=160'), { headers: { 'if-none-match': etag } });
     assert.equal(cached.status, 304);
     assert.equal(cached.headers.get('etag'), etag);
-    const other = await fetch(url('time=2.5&width=320'));
+    const other = await service.fetch(url('time=2.5&width=320'));
     assert.notEqual(other.headers.get('etag'), etag);
     await other.arrayBuffer();
 
-    const exact = await fetch(url('time=1.23&width=320&mode=accurate'));
+    const exact = await service.fetch(url('time=1.23&width=320&mode=accurate'));
     assert.equal(exact.status, 200);
     assert.ok(Math.abs(Number(exact.headers.get('x-frame-time')) - 1.23) < 0.05);
     await exact.arrayBuffer();
 
-    const webp = await fetch(url('time=0&width=64', 'webp'));
+    const webp = await service.fetch(url('time=0&width=64', 'webp'));
     assert.equal(webp.status, 200);
     assert.equal(webp.headers.get('content-type'), 'image/webp');
     const webpFile = join(scratch, 'frame.webp');
@@ -453,22 +451,22 @@ describe('outputs, source and frames', () => {
   });
 
   test('frame parameters are validated and named', async () => {
-    const url = (q: string, name = NAME) => `${service.base}/api/videos/${enc(name)}/frame.jpg?${q}`;
-    await expectError(await fetch(url('width=160')), 400, 'E_OPTION_INVALID', 'time');
-    await expectError(await fetch(url('time=abc')), 400, 'E_OPTION_INVALID', 'time');
-    await expectError(await fetch(url('time=-1')), 400, 'E_OPTION_INVALID', 'time');
-    await expectError(await fetch(url('time=99')), 400, 'E_OPTION_INVALID', 'time');
-    await expectError(await fetch(url('time=1&width=8')), 400, 'E_OPTION_INVALID', 'width');
-    await expectError(await fetch(url('time=1&width=4000')), 400, 'E_OPTION_INVALID', 'width');
-    await expectError(await fetch(url('time=1&mode=slow')), 400, 'E_OPTION_INVALID', 'mode');
-    await expectError(await fetch(url('time=1', 'missing.mp4')), 404, 'E_BLOB_NOT_FOUND');
-    await expectError(await fetch(url('time=1', 'not-a-video.mp4')), 422, 'E_NOT_A_VIDEO');
+    const url = (q: string, name = NAME) => `/api/videos/${enc(name)}/frame.jpg?${q}`;
+    await expectError(await service.fetch(url('width=160')), 400, 'E_OPTION_INVALID', 'time');
+    await expectError(await service.fetch(url('time=abc')), 400, 'E_OPTION_INVALID', 'time');
+    await expectError(await service.fetch(url('time=-1')), 400, 'E_OPTION_INVALID', 'time');
+    await expectError(await service.fetch(url('time=99')), 400, 'E_OPTION_INVALID', 'time');
+    await expectError(await service.fetch(url('time=1&width=8')), 400, 'E_OPTION_INVALID', 'width');
+    await expectError(await service.fetch(url('time=1&width=4000')), 400, 'E_OPTION_INVALID', 'width');
+    await expectError(await service.fetch(url('time=1&mode=slow')), 400, 'E_OPTION_INVALID', 'mode');
+    await expectError(await service.fetch(url('time=1', 'missing.mp4')), 404, 'E_BLOB_NOT_FOUND');
+    await expectError(await service.fetch(url('time=1', 'not-a-video.mp4')), 422, 'E_NOT_A_VIDEO');
   });
 });
 
 describe('OpenAPI, dashboard, health', () => {
   test('GET /api/openapi.json documents every route from the schemas', async () => {
-    const res = await fetch(`${service.base}/api/openapi.json`);
+    const res = await service.fetch(`/api/openapi.json`);
     assert.equal(res.status, 200);
     const doc = await json<{ openapi: string; paths: Record<string, Record<string, unknown>> }>(res);
     assert.match(doc.openapi, /^3\./);
@@ -488,31 +486,30 @@ describe('OpenAPI, dashboard, health', () => {
   });
 
   test('the dashboard and its assets are served with a CSP; health routes answer', async () => {
-    const page = await fetch(`${service.base}/`);
+    const page = await service.fetch(`/`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type')!, /text\/html/);
     assert.match(page.headers.get('content-security-policy')!, /default-src 'self'/);
     assert.match(await page.text(), /video-thumbnailer/);
     for (const asset of ['/app.js', '/styles.css']) {
-      const res = await fetch(`${service.base}${asset}`);
+      const res = await service.fetch(`${asset}`);
       assert.equal(res.status, 200, asset);
       await res.arrayBuffer();
     }
-    assert.equal((await fetch(`${service.base}/healthz`)).status, 200);
-    assert.equal((await fetch(`${service.base}/readyz`)).status, 200);
-    assert.equal((await fetch(`${service.base}/metrics`)).status, 200);
+    assert.equal((await service.fetch(`/healthz`)).status, 200);
+    assert.equal((await service.fetch(`/readyz`)).status, 200);
+    assert.equal((await service.fetch(`/metrics`)).status, 200);
   });
 });
 
 describe('bearer token', () => {
   test('with THUMBNAILER_API_TOKEN every /api route needs it; health and the page stay open', async () => {
-    const secured = await startApiService(azurite.connectionString, {
+    const secured = await startApiService(azurite, {
       worker: false,
-      settings: { apiToken: 's3cret-token' },
+      settings: { ...service.names, apiToken: 's3cret-token' },
       api: { apiToken: 's3cret-token' },
     });
     try {
-      const b = secured.base;
       for (const [method, path] of [
         ['GET', '/api/jobs'],
         ['GET', '/api/jobs/x'],
@@ -524,29 +521,31 @@ describe('bearer token', () => {
         ['GET', `/api/videos/${enc(NAME)}/frame.jpg?time=1`],
         ['GET', '/api/openapi.json'],
       ] as const) {
-        const res = await fetch(`${b}${path}`, { method, body: method === 'POST' ? 'x' : undefined });
+        const res = await secured.fetch(`${path}`, { method, body: method === 'POST' ? 'x' : undefined });
         assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="thumbnailer"', path);
         await expectError(res, 401, 'E_UNAUTHORIZED');
       }
-      const wrong = await fetch(`${b}/api/jobs`, { headers: { authorization: 'Bearer nope' } });
+      const wrong = await secured.fetch(`/api/jobs`, { headers: { authorization: 'Bearer nope' } });
       await expectError(wrong, 401, 'E_UNAUTHORIZED');
-      const basic = await fetch(`${b}/api/jobs`, { headers: { authorization: 'Basic czNjcmV0LXRva2Vu' } });
+      const basic = await secured.fetch(`/api/jobs`, {
+        headers: { authorization: 'Basic czNjcmV0LXRva2Vu' },
+      });
       await expectError(basic, 401, 'E_UNAUTHORIZED');
 
-      const ok = await fetch(`${b}/api/jobs`, { headers: { authorization: 'Bearer s3cret-token' } });
+      const ok = await secured.fetch(`/api/jobs`, { headers: { authorization: 'Bearer s3cret-token' } });
       assert.equal(ok.status, 200);
       assert.ok(Array.isArray((await json<{ jobs: unknown[] }>(ok)).jobs));
       // <video>, <img> and EventSource carry it in the query, on GETs only.
-      const media = await fetch(`${b}/api/videos/${enc(NAME)}/source?access_token=s3cret-token`, {
+      const media = await secured.fetch(`/api/videos/${enc(NAME)}/source?access_token=s3cret-token`, {
         headers: { range: 'bytes=0-3' },
       });
       assert.equal(media.status, 206);
       await media.arrayBuffer();
-      const postWithQuery = await fetch(`${b}/api/jobs?access_token=s3cret-token`, { method: 'POST' });
+      const postWithQuery = await secured.fetch(`/api/jobs?access_token=s3cret-token`, { method: 'POST' });
       await expectError(postWithQuery, 401, 'E_UNAUTHORIZED');
 
       for (const open of ['/healthz', '/readyz', '/metrics', '/', '/app.js']) {
-        const res = await fetch(`${b}${open}`);
+        const res = await secured.fetch(`${open}`);
         assert.equal(res.status, 200, open);
         await res.arrayBuffer();
       }
@@ -556,7 +555,7 @@ describe('bearer token', () => {
   });
 
   test('without a token the API is open', async () => {
-    const res = await fetch(`${service.base}/api/jobs`);
+    const res = await service.fetch(`/api/jobs`);
     assert.equal(res.status, 200);
     await res.arrayBuffer();
   });

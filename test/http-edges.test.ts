@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -34,35 +33,23 @@ const enc = encodeURIComponent;
 
 interface RawResponse {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | string[] | number | undefined>;
   body: string;
 }
 
-/** A request sent as written (fetch would set Host and Origin itself). */
-function raw(
-  base: string,
+/**
+ * A request sent as written, served in process (`inject`): Host, Origin and the body as given,
+ * nothing added (fetch would set Host and Origin itself).
+ */
+async function raw(
+  service: ApiService,
   method: string,
   path: string,
   headers: Record<string, string> = {},
   body?: Buffer | string,
 ): Promise<RawResponse> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolvePromise, reject) => {
-    const req = request({ host: hostname, port, method, path, headers, setHost: !headers.host }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    // An answer that never ends (an unbounded event stream) fails the test instead of hanging it.
-    const timer = setTimeout(
-      () => req.destroy(new Error(`${method} ${path}: no complete answer in 20 s`)),
-      20_000,
-    );
-    req.on('close', () => clearTimeout(timer));
-    req.end(body);
-  });
+  const res = await service.app.inject({ method: method as 'GET', url: path, headers, payload: body });
+  return { status: res.statusCode, headers: res.headers, body: res.payload };
 }
 
 const errorOf = (res: RawResponse) =>
@@ -106,7 +93,7 @@ before(async () => {
     'mpegts',
   ]);
   azurite = await startAzurite();
-  service = await startApiService(azurite.connectionString, { worker: false });
+  service = await startApiService(azurite, { worker: false });
   const videos = service.settings.videoContainer;
   await service.storage.blobs.uploadStream(videos, 'a.mp4', bufferStream(mp4), { contentType: 'video/mp4' });
   await service.storage.blobs.uploadStream(videos, 'a.ts', bufferStream(ts), { contentType: 'video/mp2t' });
@@ -121,9 +108,9 @@ const bufferStream = (data: Buffer) => Readable.from([data]);
 
 describe('open local mode (no token)', () => {
   test('answers loopback Host names only: a rebinding name is refused with 421', async () => {
-    const port = new URL(service.base).port;
+    const port = '7071';
     for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, 'localhost']) {
-      const res = await raw(service.base, 'GET', '/api/jobs', { host });
+      const res = await raw(service, 'GET', '/api/jobs', { host });
       assert.equal(res.status, 200, `${host}: ${res.body}`);
     }
     for (const host of [
@@ -133,7 +120,7 @@ describe('open local mode (no token)', () => {
       `10.0.0.5:${port}`,
     ]) {
       for (const path of ['/api/jobs', '/', '/api/videos/a.mp4/source']) {
-        const res = await raw(service.base, 'GET', path, { host });
+        const res = await raw(service, 'GET', path, { host });
         assert.equal(res.status, 421, `${host} ${path}: ${res.body}`);
         assert.equal(errorOf(res).code, 'E_HOST_REFUSED');
         assert.match(errorOf(res).message, /THUMBNAILER_API_TOKEN/);
@@ -142,21 +129,22 @@ describe('open local mode (no token)', () => {
   });
 
   test('the configured host (THUMBNAILER_HOST) is answered too', async () => {
-    const named = await startApiService(azurite.connectionString, {
+    const named = await startApiService(azurite, {
+      settings: service.names,
       worker: false,
       api: { host: 'thumbs.internal', allowOpen: true },
     });
     try {
-      assert.equal((await raw(named.base, 'GET', '/api/jobs', { host: 'thumbs.internal:7071' })).status, 200);
-      assert.equal((await raw(named.base, 'GET', '/api/jobs', { host: 'other.internal:7071' })).status, 421);
+      assert.equal((await raw(named, 'GET', '/api/jobs', { host: 'thumbs.internal:7071' })).status, 200);
+      assert.equal((await raw(named, 'GET', '/api/jobs', { host: 'other.internal:7071' })).status, 421);
     } finally {
       await named.close();
     }
   });
 
   test('a cross-site POST carrying a video is refused and stores nothing', async () => {
-    const base = service.base;
-    const host = new URL(base).host;
+    const base = 'http://127.0.0.1:7071';
+    const host = '127.0.0.1:7071';
     const attempts: [string, Record<string, string>][] = [
       ['origin', { origin: 'http://evil.example', 'content-type': 'text/plain' }],
       ['null origin', { origin: 'null', 'content-type': 'text/plain' }],
@@ -165,20 +153,20 @@ describe('open local mode (no token)', () => {
     ];
     for (const [label, headers] of attempts) {
       const name = `csrf-${label.replace(/ /g, '-')}.mp4`;
-      const res = await raw(base, 'POST', `/api/videos?name=${name}`, { host, ...headers }, mp4);
+      const res = await raw(service, 'POST', `/api/videos?name=${name}`, { host, ...headers }, mp4);
       assert.equal(res.status, 403, `${label}: ${res.body}`);
       assert.equal(errorOf(res).code, 'E_ORIGIN_REFUSED');
       assert.equal(await stored(service.settings.videoContainer, name), false, label);
     }
     const job = await raw(
-      base,
+      service,
       'POST',
       '/api/jobs',
       { host, origin: 'http://evil.example', 'content-type': 'text/plain' },
       JSON.stringify({ video: 'a.mp4' }),
     );
     assert.equal(job.status, 403);
-    const list = JSON.parse((await raw(base, 'GET', '/api/jobs', { host })).body) as { jobs: JobRecord[] };
+    const list = JSON.parse((await raw(service, 'GET', '/api/jobs', { host })).body) as { jobs: JobRecord[] };
     assert.deepEqual(
       list.jobs.filter((j) => j.video === 'a.mp4' || j.video.startsWith('csrf-')),
       [],
@@ -187,14 +175,14 @@ describe('open local mode (no token)', () => {
 
     // The dashboard (same origin) and clients that are not browsers are served.
     const same = await raw(
-      base,
+      service,
       'POST',
       '/api/videos?name=same-origin.mp4',
       { host, origin: base, 'sec-fetch-site': 'same-origin' },
       mp4,
     );
     assert.equal(same.status, 202, same.body);
-    const curl = await raw(base, 'POST', '/api/videos?name=no-origin.mp4', { host }, mp4);
+    const curl = await raw(service, 'POST', '/api/videos?name=no-origin.mp4', { host }, mp4);
     assert.equal(curl.status, 202, curl.body);
   });
 
@@ -264,7 +252,7 @@ describe('open local mode (no token)', () => {
 
 describe('strict JSON bodies', () => {
   const post = (body: unknown) =>
-    raw(service.base, 'POST', '/api/jobs', { 'content-type': 'application/json' }, JSON.stringify(body));
+    raw(service, 'POST', '/api/jobs', { 'content-type': 'application/json' }, JSON.stringify(body));
 
   test('no type coercion: a number, a boolean or an array is a 400 naming the field', async () => {
     for (const [body, field] of [
@@ -281,14 +269,14 @@ describe('strict JSON bodies', () => {
       assert.equal(errorOf(res).field, field, res.body);
     }
     // Query strings are text: their numbers are still read as numbers.
-    assert.equal((await raw(service.base, 'GET', '/api/jobs?limit=3')).status, 200);
+    assert.equal((await raw(service, 'GET', '/api/jobs?limit=3')).status, 200);
   });
 });
 
 describe('content types, nosniff and CSP', () => {
   test('an upload is served with the type of its bytes, never the one the client gave', async () => {
     const upload = await raw(
-      service.base,
+      service,
       'POST',
       '/api/videos?name=typed.mp4',
       { 'content-type': 'video/mp4;x=text/html' },
@@ -297,7 +285,7 @@ describe('content types, nosniff and CSP', () => {
     assert.equal(upload.status, 202, upload.body);
     const props = await service.storage.blobs.getProperties(service.settings.videoContainer, 'typed.mp4');
     assert.equal(props.contentType, 'video/mp4');
-    const source = await raw(service.base, 'GET', '/api/videos/typed.mp4/source', { range: 'bytes=0-9' });
+    const source = await raw(service, 'GET', '/api/videos/typed.mp4/source', { range: 'bytes=0-9' });
     assert.equal(source.status, 206);
     assert.equal(source.headers['content-type'], 'video/mp4');
     assert.equal(source.headers['x-content-type-options'], 'nosniff');
@@ -305,14 +293,14 @@ describe('content types, nosniff and CSP', () => {
 
     const page = '<!doctype html><script>alert(document.domain)</script>'.padEnd(5000, ' ');
     const html = await raw(
-      service.base,
+      service,
       'POST',
       '/api/videos?name=page.mp4',
       { 'content-type': 'video/mp4' },
       page,
     );
     assert.equal(html.status, 202, html.body);
-    const served = await raw(service.base, 'GET', '/api/videos/page.mp4/source');
+    const served = await raw(service, 'GET', '/api/videos/page.mp4/source');
     assert.equal(served.headers['content-type'], 'application/octet-stream');
   });
 
@@ -335,7 +323,7 @@ describe('content types, nosniff and CSP', () => {
       ['/api/videos/a.mp4/outputs/x.html', 'application/octet-stream'],
     ];
     for (const [path, type] of cases) {
-      const res = await raw(service.base, 'GET', path);
+      const res = await raw(service, 'GET', path);
       assert.equal(res.status, 200, `${path}: ${res.body}`);
       assert.equal(res.headers['content-type'], type, path);
       assert.equal(res.headers['x-content-type-options'], 'nosniff', path);
@@ -351,7 +339,7 @@ describe('content types, nosniff and CSP', () => {
       '/metrics',
       '/api/openapi.json',
     ]) {
-      const res = await raw(service.base, 'GET', path);
+      const res = await raw(service, 'GET', path);
       assert.match(
         String(res.headers['content-security-policy']),
         /default-src 'none'; frame-ancestors 'none'/,
@@ -359,7 +347,7 @@ describe('content types, nosniff and CSP', () => {
       );
       assert.equal(res.headers['x-content-type-options'], 'nosniff', path);
     }
-    const page = await raw(service.base, 'GET', '/');
+    const page = await raw(service, 'GET', '/');
     assert.match(String(page.headers['content-security-policy']), /default-src 'self'/);
     await service.storage.jobs.update('csp-job', {
       video: 'a.mp4',
@@ -367,7 +355,7 @@ describe('content types, nosniff and CSP', () => {
       progress: 1,
       attempts: 1,
     });
-    const stream = await fetch(`${service.base}/api/jobs/csp-job/events`);
+    const stream = await service.fetch('/api/jobs/csp-job/events');
     assert.match(stream.headers.get('content-security-policy') ?? '', /default-src 'none'/);
     await stream.text();
   });
@@ -376,18 +364,19 @@ describe('content types, nosniff and CSP', () => {
 describe('frames on demand, bounded', () => {
   test('a video the index cannot serve is a 422 pointing at its outputs, read no further than its head', async () => {
     let bytesRead = 0;
-    const counted = await startApiService(azurite.connectionString, {
+    const counted = await startApiService(azurite, {
+      settings: service.names,
       worker: false,
       api: { onBytesRead: (n) => (bytesRead += n) },
     });
     try {
-      const res = await raw(counted.base, 'GET', '/api/videos/a.ts/frame.jpg?time=1');
+      const res = await raw(counted, 'GET', '/api/videos/a.ts/frame.jpg?time=1');
       assert.equal(res.status, 422, res.body);
       assert.equal(errorOf(res).code, 'E_FRAME_UNAVAILABLE');
       assert.match(errorOf(res).message, /\/api\/videos\/a\.ts\/outputs\/poster\.jpg/);
       assert.ok(bytesRead < ts.length / 4, `read ${bytesRead} of ${ts.length} bytes`);
       // The index route still answers.
-      const ok = await raw(counted.base, 'GET', '/api/videos/a.mp4/frame.jpg?time=1');
+      const ok = await raw(counted, 'GET', '/api/videos/a.mp4/frame.jpg?time=1');
       assert.equal(ok.status, 200, ok.body);
     } finally {
       await counted.close();
@@ -395,7 +384,8 @@ describe('frames on demand, bounded', () => {
   });
 
   test('past the bound on frames made at once, requests are shed with 503 and Retry-After', async () => {
-    const bounded = await startApiService(azurite.connectionString, {
+    const bounded = await startApiService(azurite, {
+      settings: service.names,
       worker: false,
       api: { maxConcurrentFrames: 1 },
     });
@@ -403,7 +393,7 @@ describe('frames on demand, bounded', () => {
       const answers = await Promise.all(
         Array.from({ length: 8 }, (_, i) =>
           raw(
-            bounded.base,
+            bounded,
             'GET',
             `/api/videos/a.mp4/frame.jpg?time=${(i * 0.4).toFixed(1)}&width=${160 + i * 16}`,
           ),
@@ -419,7 +409,7 @@ describe('frames on demand, bounded', () => {
       }
       // Places are given back: one at a time is always served.
       for (let i = 0; i < 3; i++) {
-        assert.equal((await raw(bounded.base, 'GET', `/api/videos/a.mp4/frame.jpg?time=${i}`)).status, 200);
+        assert.equal((await raw(bounded, 'GET', `/api/videos/a.mp4/frame.jpg?time=${i}`)).status, 200);
       }
     } finally {
       await bounded.close();
@@ -429,7 +419,8 @@ describe('frames on demand, bounded', () => {
 
 describe('event streams and job lists, bounded', () => {
   test('past the cap on open streams: 503 with Retry-After; a closed stream gives its place back', async () => {
-    const capped = await startApiService(azurite.connectionString, {
+    const capped = await startApiService(azurite, {
+      settings: service.names,
       worker: false,
       api: { maxEventStreams: 1 },
     });
@@ -441,9 +432,11 @@ describe('event streams and job lists, bounded', () => {
         attempts: 0,
       });
       const first = new AbortController();
-      const open = await fetch(`${capped.base}/api/jobs/waiting/events`, { signal: first.signal });
+      // A stream held open: a real connection, which the client then drops.
+      const base = await capped.listen();
+      const open = await fetch(`${base}/api/jobs/waiting/events`, { signal: first.signal });
       assert.equal(open.status, 200);
-      const second = await raw(capped.base, 'GET', '/api/jobs/waiting/events');
+      const second = await raw(capped, 'GET', '/api/jobs/waiting/events');
       assert.equal(second.status, 503, second.body);
       assert.equal(errorOf(second).code, 'E_OVERLOADED');
       assert.ok(Number(second.headers['retry-after']) >= 1);
@@ -452,7 +445,7 @@ describe('event streams and job lists, bounded', () => {
       let status = 0;
       for (let i = 0; i < 50 && status !== 200; i++) {
         await new Promise((r) => setTimeout(r, 100));
-        const again = await fetch(`${capped.base}/api/jobs/waiting/events`, {
+        const again = await fetch(`${base}/api/jobs/waiting/events`, {
           signal: AbortSignal.timeout(5000),
         });
         status = again.status;
@@ -465,20 +458,22 @@ describe('event streams and job lists, bounded', () => {
   });
 
   test('a stream ends after its lifetime; a reconnection goes on from Last-Event-ID', async () => {
-    const short = await startApiService(azurite.connectionString, {
+    const short = await startApiService(azurite, {
+      settings: service.names,
       worker: false,
       api: { eventStreamLifetimeMs: 300 },
     });
     try {
       await short.storage.jobs.update('slow', { video: 'a.mp4', status: 'queued', progress: 0, attempts: 0 });
-      const events = await readEvents(`${short.base}/api/jobs/slow/events`, {}, 10_000);
+      const base = await short.listen();
+      const events = await readEvents(`${base}/api/jobs/slow/events`, {}, 10_000);
       assert.deepEqual(
         events.map((e) => [e.event, e.id]),
         [['progress', '1']],
         'the state, then the end of the stream (no end event: the job goes on)',
       );
       const resumed = await readEvents(
-        `${short.base}/api/jobs/slow/events`,
+        `${base}/api/jobs/slow/events`,
         { headers: { 'last-event-id': '7' } },
         10_000,
       );
@@ -492,7 +487,10 @@ describe('event streams and job lists, bounded', () => {
   });
 
   test('GET /api/jobs is paged: at most limit per call, next continues, every job once', async () => {
-    const paged = await startApiService(azurite.connectionString, { worker: false });
+    const paged = await startApiService(azurite, {
+      settings: service.names,
+      worker: false,
+    });
     try {
       const ids = Array.from({ length: 23 }, (_, i) => `page-${String(i).padStart(2, '0')}`);
       for (const id of ids) {
@@ -508,7 +506,7 @@ describe('event streams and job lists, bounded', () => {
       let next: string | undefined;
       let calls = 0;
       do {
-        const res = await raw(paged.base, 'GET', `/api/jobs?limit=5${next ? `&next=${next}` : ''}`);
+        const res = await raw(paged, 'GET', `/api/jobs?limit=5${next ? `&next=${next}` : ''}`);
         assert.equal(res.status, 200, res.body);
         const page = JSON.parse(res.body) as { jobs: JobRecord[]; next?: string };
         assert.ok(page.jobs.length <= 5);
@@ -524,11 +522,7 @@ describe('event streams and job lists, bounded', () => {
       const done: string[] = [];
       next = undefined;
       do {
-        const res = await raw(
-          paged.base,
-          'GET',
-          `/api/jobs?limit=4&status=done${next ? `&next=${next}` : ''}`,
-        );
+        const res = await raw(paged, 'GET', `/api/jobs?limit=4&status=done${next ? `&next=${next}` : ''}`);
         const page = JSON.parse(res.body) as { jobs: JobRecord[]; next?: string };
         assert.ok(page.jobs.every((j) => j.status === 'done'));
         done.push(...page.jobs.map((j) => j.id));
@@ -537,7 +531,7 @@ describe('event streams and job lists, bounded', () => {
       assert.equal(done.filter((id) => id.startsWith('page-')).length, 11);
 
       const since = await raw(
-        paged.base,
+        paged,
         'GET',
         `/api/jobs?since=${enc(new Date(Date.now() + 60_000).toISOString())}`,
       );
@@ -549,7 +543,7 @@ describe('event streams and job lists, bounded', () => {
         [`next=${Buffer.from('{"x":1}').toString('base64url')}`, 'next'],
         ['since=yesterday', 'since'],
       ]) {
-        const res = await raw(paged.base, 'GET', `/api/jobs?${query}`);
+        const res = await raw(paged, 'GET', `/api/jobs?${query}`);
         assert.equal(res.status, 400, `${query}: ${res.body}`);
         assert.equal(errorOf(res).field, field, res.body);
       }

@@ -1,32 +1,24 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { join } from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import type { Storage } from '../src/adapters/storage.js';
 import { generate } from '../src/engine/generate.js';
 import type { GenerateRequest, Manifest } from '../src/engine/types.js';
 import { ThumbnailerError } from '../src/errors.js';
-import { createWorkerRuntime } from '../src/hosts/worker/runtime.js';
 import { submitJob } from '../src/jobs/submit.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
 import { media } from './support/media.js';
-import { memoryLogger, testSettings, waitFor } from './support/worker.js';
+import { startTestWorker, waitFor } from './support/worker.js';
 
 /** Job records of issue 12: a job id names one job, every record ends, waiting is not a delivery. */
 
 let azurite: TestAzurite;
-let tempRoot: string;
-let counter = 0;
 
 before(async () => {
   azurite = await startAzurite();
-  tempRoot = await mkdtemp(join(tmpdir(), 'thumbnailer-records-test-'));
 });
 
 after(async () => {
   await azurite?.stop();
-  if (tempRoot) await rm(tempRoot, { recursive: true, force: true });
 });
 
 /** A gate the engine waits at, so a job stays running while the test sends more. */
@@ -47,28 +39,16 @@ async function gatedHarness() {
 }
 
 async function harness(engine?: (req: GenerateRequest) => Promise<Manifest>, start = true) {
-  const n = ++counter;
-  const tempDir = await mkdtemp(join(tempRoot, `r${n}-`));
-  const settings = testSettings(azurite.connectionString, {
-    videoContainer: `rvideos${n}`,
-    thumbnailContainer: `rthumbs${n}`,
-    queueName: `rrequests${n}`,
-    worker: { concurrency: 2, visibilityTimeoutSeconds: 10, tempDir },
+  const w = await startTestWorker(azurite, {
+    engine,
+    start: false,
+    settings: { worker: { concurrency: 2, visibilityTimeoutSeconds: 10 } },
   });
-  const calls: GenerateRequest[] = [];
-  const runtime = await createWorkerRuntime(settings, {
-    logger: memoryLogger().logger,
-    generate: (req) => {
-      calls.push(req);
-      return (engine ?? generate)(req);
-    },
-  });
-  if (start) runtime.worker.start();
-  const storage = runtime.storage;
-  await storage.blobs.uploadFile(storage.videoContainer, 'v.mp4', await media('cityA'), {
+  if (start) w.worker.start();
+  await w.storage.blobs.uploadFile(w.storage.videoContainer, 'v.mp4', await media('cityA'), {
     contentType: 'video/mp4',
   });
-  return { storage, worker: runtime.worker, calls, close: () => runtime.worker.close(1000) };
+  return { storage: w.storage, worker: w.worker, calls: w.generateCalls, close: () => w.close() };
 }
 
 const poisonCount = async (storage: Storage) => (await storage.poison.peek(32)).length;

@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { join } from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { TableClient } from '@azure/data-tables';
 import type { Storage } from '../src/adapters/storage.js';
 import { generate } from '../src/engine/generate.js';
 import type { GenerateRequest, Manifest } from '../src/engine/types.js';
-import { createWorkerRuntime } from '../src/hosts/worker/runtime.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { media } from './support/media.js';
-import { memoryLogger, testSettings, waitFor } from './support/worker.js';
+import { startTestWorker, waitFor } from './support/worker.js';
 
 /**
  * Issue 12, end to end against Azurite with the real worker, handler and engine: a lost claim
@@ -20,17 +16,13 @@ import { memoryLogger, testSettings, waitFor } from './support/worker.js';
  */
 
 let azurite: TestAzurite;
-let tempRoot: string;
-let counter = 0;
 
 before(async () => {
   azurite = await startAzurite();
-  tempRoot = await mkdtemp(join(tmpdir(), 'thumbnailer-waits-test-'));
 });
 
 after(async () => {
   await azurite?.stop();
-  if (tempRoot) await rm(tempRoot, { recursive: true, force: true });
 });
 
 const poisonCount = async (storage: Storage) => (await storage.poison.peek(32)).length;
@@ -41,39 +33,36 @@ async function harness(options: {
   visibilityTimeoutSeconds?: number;
   maxDeliveries?: number;
 }) {
-  const n = ++counter;
-  const tempDir = await mkdtemp(join(tempRoot, `w${n}-`));
-  const settings = testSettings(options.connectionString ?? azurite.connectionString, {
-    videoContainer: `wvideos${n}`,
-    thumbnailContainer: `wthumbs${n}`,
-    queueName: `wrequests${n}`,
-    worker: {
-      concurrency: 1,
-      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 10,
-      maxDeliveries: options.maxDeliveries ?? 5,
-      tempDir,
+  const w = await startTestWorker(azurite, {
+    engine: options.engine,
+    connectionString: options.connectionString,
+    settings: {
+      worker: {
+        concurrency: 1,
+        visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 10,
+        maxDeliveries: options.maxDeliveries ?? 5,
+      },
     },
+    start: false,
   });
-  const calls: GenerateRequest[] = [];
-  const runtime = await createWorkerRuntime(settings, {
-    logger: memoryLogger().logger,
-    generate: (req) => {
-      calls.push(req);
-      return options.engine(req);
-    },
-  });
-  const storage = runtime.storage;
-  await storage.blobs.uploadFile(storage.videoContainer, 'v.mp4', await media('cityA'), {
+  await w.storage.blobs.uploadFile(w.storage.videoContainer, 'v.mp4', await media('cityA'), {
     contentType: 'video/mp4',
   });
   const deferred: { reason: string; attempt: number }[] = [];
-  runtime.worker.on('deferred', (e) => deferred.push({ reason: e.reason, attempt: e.attempt }));
+  w.worker.on('deferred', (e) => deferred.push({ reason: e.reason, attempt: e.attempt }));
   // Counted deliveries: a retry after a backoff, or the poison queue.
   const counted: string[] = [];
-  runtime.worker.on('failed', (e) => counted.push(`retried ${e.error.code}`));
-  runtime.worker.on('poisoned', (e) => counted.push(`poisoned ${e.error.code}`));
-  runtime.worker.start();
-  return { settings, storage, calls, deferred, counted, close: () => runtime.worker.close(1000) };
+  w.worker.on('failed', (e) => counted.push(`retried ${e.error.code}`));
+  w.worker.on('poisoned', (e) => counted.push(`poisoned ${e.error.code}`));
+  w.worker.start();
+  return {
+    settings: w.settings,
+    storage: w.storage,
+    calls: w.generateCalls,
+    deferred,
+    counted,
+    close: () => w.close(),
+  };
 }
 
 describe('a lost claim stops the job', () => {

@@ -9,16 +9,18 @@ import { createStorage, type Storage } from '../src/adapters/storage.js';
 import { DEV_ACCOUNT_KEY, devConnectionString, loadSettings } from '../src/config.js';
 import { ThumbnailerError } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
-import { startAzurite, type TestAzurite } from './support/azurite.js';
+import { startAzurite, type StorageNames, type TestAzurite } from './support/azurite.js';
 import { media } from './support/media.js';
 import { testSettings } from './support/worker.js';
 
 let azurite: TestAzurite;
 let storage: Storage;
+let names: StorageNames;
 
 before(async () => {
-  azurite = await startAzurite({ persist: true });
-  storage = await createStorage(testSettings(azurite.connectionString));
+  azurite = await startAzurite();
+  names = azurite.names('storage');
+  storage = await createStorage(testSettings(azurite.connectionString, names));
 });
 
 after(async () => {
@@ -30,10 +32,11 @@ describe('storage adapters on Azurite', () => {
     await storage.ensure();
     await storage.ensure();
     const containers: string[] = [];
-    for await (const c of storage.blobs.service.listContainers()) containers.push(c.name);
-    assert.deepEqual(containers.sort(), ['thumbnails', 'videos']);
+    for await (const c of storage.blobs.service.listContainers({ prefix: 'storage-' }))
+      containers.push(c.name);
+    assert.deepEqual(containers.sort(), [names.thumbnailContainer, names.videoContainer]);
     assert.equal(await storage.queue.depth(), 0);
-    assert.equal(storage.poison.name, 'thumbnail-requests-poison');
+    assert.equal(storage.poison.name, `${names.queueName}-poison`);
     assert.equal(await storage.poison.depth(), 0);
     assert.equal(await storage.jobs.get('nothing'), undefined);
     await storage.ping();
@@ -42,9 +45,9 @@ describe('storage adapters on Azurite', () => {
   test('a video is read by byte ranges through the SDK, every byte counted', async () => {
     const path = await media('cityA');
     const bytes = await readFile(path);
-    await storage.blobs.uploadFile('videos', 'ranged/a.mp4', path);
+    await storage.blobs.uploadFile(names.videoContainer, 'ranged/a.mp4', path);
     let reported = 0;
-    const source = await storage.blobs.openVideo('videos', 'ranged/a.mp4', {
+    const source = await storage.blobs.openVideo(names.videoContainer, 'ranged/a.mp4', {
       onBytesRead: (n) => (reported += n),
     });
     assert.equal(source.size, bytes.length);
@@ -58,7 +61,7 @@ describe('storage adapters on Azurite', () => {
     assert.equal(reported, 4196);
 
     // The source is pinned to its ETag: a replaced blob fails the read (transient: redelivery rereads).
-    await storage.blobs.uploadFile('videos', 'ranged/a.mp4', await media('cityB'));
+    await storage.blobs.uploadFile(names.videoContainer, 'ranged/a.mp4', await media('cityB'));
     await assert.rejects(
       source.read(0, 10),
       (e: unknown) => ThumbnailerError.is(e) && e.code === 'E_STORAGE_UNAVAILABLE',
@@ -67,20 +70,20 @@ describe('storage adapters on Azurite', () => {
 
   test('a missing blob is E_BLOB_NOT_FOUND (permanent); readText of a missing blob is undefined', async () => {
     await assert.rejects(
-      storage.blobs.openVideo('videos', 'nope.mp4'),
+      storage.blobs.openVideo(names.videoContainer, 'nope.mp4'),
       (e: unknown) =>
         ThumbnailerError.is(e) &&
         e.code === 'E_BLOB_NOT_FOUND' &&
         e.permanent &&
-        /videos\/nope\.mp4/.test(e.message),
+        e.message.includes(`${names.videoContainer}/nope.mp4`),
     );
-    assert.equal(await storage.blobs.readText('thumbnails', 'nope/manifest.json'), undefined);
-    await storage.blobs.delete('thumbnails', 'nope/manifest.json'); // already gone is fine
+    assert.equal(await storage.blobs.readText(names.thumbnailContainer, 'nope/manifest.json'), undefined);
+    await storage.blobs.delete(names.thumbnailContainer, 'nope/manifest.json'); // already gone is fine
   });
 
   test('SAS URLs are read-only and short-lived', async () => {
-    await storage.blobs.uploadText('videos', 'sas/x.txt', 'hello');
-    const url = await storage.blobs.readSasUrl('videos', 'sas/x.txt');
+    await storage.blobs.uploadText(names.videoContainer, 'sas/x.txt', 'hello');
+    const url = await storage.blobs.readSasUrl(names.videoContainer, 'sas/x.txt');
     const query = new URL(url).searchParams;
     assert.equal(query.get('sp'), 'r');
     const lifetime = new Date(query.get('se')!).getTime() - Date.now();

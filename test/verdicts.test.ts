@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createStorage, type Storage } from '../src/adapters/storage.js';
+import type { Settings } from '../src/config.js';
 import { generate } from '../src/engine/generate.js';
 import { FrameService } from '../src/engine/frames.js';
 import { assertUsableFacts } from '../src/engine/verdicts.js';
@@ -21,6 +22,7 @@ import { memoryLogger, testSettings } from './support/worker.js';
 
 let azurite: TestAzurite;
 let storage: Storage;
+let settings: Settings;
 let work: string;
 const files: Record<string, string> = {};
 
@@ -52,7 +54,8 @@ before(async () => {
   files.thin = await withSar('thin', '1/65535');
   files.wide = await withSar('wide', '100/1');
   azurite = await startAzurite();
-  storage = await createStorage(testSettings(azurite.connectionString));
+  settings = testSettings(azurite.connectionString, azurite.names('verdicts'));
+  storage = await createStorage(settings);
   await storage.ensure();
 });
 after(async () => {
@@ -61,7 +64,6 @@ after(async () => {
 });
 
 async function firstDelivery(body: string) {
-  const settings = testSettings(azurite.connectionString);
   const { logger } = memoryLogger();
   const deps = jobDepsFrom(settings, storage, logger, generate, engineLimitsFrom(settings));
   return handleMessage(
@@ -161,19 +163,20 @@ describe('permanent verdicts for inputs that can never succeed', () => {
   });
 
   for (const [what, body] of [
-    ['a JSON job', JSON.stringify({ video: 'clip\ud800.mp4' })],
-    ['a JSON job (low half)', '{"video": "a/\\udc00b.mp4"}'],
+    ['a JSON job', () => JSON.stringify({ video: 'clip\ud800.mp4' })],
+    ['a JSON job (low half)', () => '{"video": "a/\\udc00b.mp4"}'],
     [
       'an Event Grid event',
-      JSON.stringify({
-        eventType: 'Microsoft.Storage.BlobCreated',
-        subject: '/blobServices/default/containers/videos/blobs/x\udbff.mp4',
-        data: {},
-      }),
+      () =>
+        JSON.stringify({
+          eventType: 'Microsoft.Storage.BlobCreated',
+          subject: `/blobServices/default/containers/${settings.videoContainer}/blobs/x\udbff.mp4`,
+          data: {},
+        }),
     ],
   ] as const) {
     test(`a lone surrogate in the video name of ${what} is poisoned at once as E_MESSAGE_INVALID`, async () => {
-      const decision = await firstDelivery(body);
+      const decision = await firstDelivery(body());
       assert.equal(decision.action, 'poison', JSON.stringify(decision));
       assert.ok(decision.action === 'poison');
       assert.equal(decision.error.code, 'E_MESSAGE_INVALID');

@@ -1,16 +1,22 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from '../src/adapters/emulator.js';
 import { createStorage, type Storage } from '../src/adapters/storage.js';
+import { JOBS_TABLE } from '../src/config.js';
 import { generate } from '../src/engine/generate.js';
 import type { Manifest } from '../src/engine/types.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
-import { ROOT, longVideo, testSettings, waitFor } from './support/worker.js';
+import {
+  longVideo,
+  spawnWorker,
+  testSettings,
+  waitFor,
+  workerEnv,
+  type WorkerProcess,
+} from './support/worker.js';
 
 /**
  * Real `thumbnailer worker` processes killed or stopped mid-job. The job is a 60 s 720p video
@@ -21,8 +27,7 @@ import { ROOT, longVideo, testSettings, waitFor } from './support/worker.js';
 let azurite: TestAzurite;
 let root: string;
 let video: string;
-let counter = 0;
-const children = new Set<ChildProcess>();
+const workers = new Set<WorkerProcess>();
 const JOB_OPTIONS = { mode: 'accurate', storyboardInterval: 0.5 } as const;
 
 before(async () => {
@@ -31,7 +36,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  for (const w of workers) if (w.alive) w.child.kill('SIGKILL');
   await azurite?.stop();
   if (root) await rm(root, { recursive: true, force: true });
 });
@@ -43,55 +48,23 @@ interface Setup {
 }
 
 async function setup(): Promise<Setup> {
-  const n = ++counter;
-  const names = {
-    videoContainer: `pvideos${n}`,
-    thumbnailContainer: `pthumbs${n}`,
-    queueName: `prequests${n}`,
-  };
-  const storage = await createStorage(testSettings(azurite.connectionString, names));
+  // A worker process keeps its jobs in the product's job table (a name no setting changes).
+  const { jobsTable: _theirs, ...names } = azurite.names('p');
+  const storage = await createStorage(
+    testSettings(azurite.connectionString, { ...names, jobsTable: JOBS_TABLE }),
+  );
   await storage.ensure();
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    AzureWebJobsStorage: azurite.connectionString,
-    VIDEOCONTAINER: names.videoContainer,
-    THUMBNAILCONTAINER: names.thumbnailContainer,
-    THUMBNAIL_QUEUE: names.queueName,
-    THUMBNAILER_POLL_INTERVAL_MS: '100',
-    THUMBNAILER_RETRY_BASE_MS: '0',
-    THUMBNAILER_LOG_LEVEL: 'info',
-    // Each worker's health server on a free port of its own.
-    THUMBNAILER_PORT: '0',
-  };
   return {
     storage,
-    env,
-    tempDir: (name) => mkdtemp(join(root, `${n}-${name}-`)),
+    env: workerEnv(azurite.connectionString, names),
+    tempDir: (name) => mkdtemp(join(root, `${name}-`)),
   };
-}
-
-interface WorkerProcess {
-  child: ChildProcess;
-  output: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 function startWorker(env: NodeJS.ProcessEnv, extra: NodeJS.ProcessEnv): WorkerProcess {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'test/support/worker-process.ts'), 'worker', '--concurrency', '1'],
-    { cwd: ROOT, env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.add(child);
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exit = once(child, 'exit').then(([code, signal]) => {
-    children.delete(child);
-    return { code: code as number | null, signal: signal as NodeJS.Signals | null };
-  });
-  return { child, output: () => output, exit };
+  const worker = spawnWorker({ env: { ...env, ...extra } });
+  workers.add(worker);
+  return worker;
 }
 
 async function queueJob(storage: Storage, id: string): Promise<void> {

@@ -18,7 +18,12 @@ after(async () => {
 
 describe('local service (start) and submit', () => {
   test('start serves /healthz, /readyz and /metrics, and processes a submit --wait end to end', async () => {
-    const settings = testSettings(azurite.connectionString, { port: 0, logLevel: 'silent' });
+    const settings = testSettings(azurite.connectionString, {
+      ...azurite.names('svc'),
+      port: 0,
+      logLevel: 'silent',
+    });
+    const { videoContainer, thumbnailContainer } = settings;
     const lines: string[] = [];
     const stop = new AbortController();
     const service = runLocalService(settings, { signal: stop.signal, print: (l) => lines.push(l) });
@@ -48,13 +53,15 @@ describe('local service (start) and submit', () => {
         onProgress: (j) => seen.push(j),
       });
       assert.equal(code, 0, printed.join('\n'));
-      assert.match(printed[0]!, /uploaded videos\/submitted\/city c\.mp4 .* job [0-9a-f-]{36} queued/);
+      assert.match(
+        printed[0]!,
+        new RegExp(`uploaded ${videoContainer}/submitted/city c\\.mp4 .* job [0-9a-f-]{36} queued`),
+      );
+      const strip = new RegExp(
+        `strip\\.jpg\\s+http://127\\.0\\.0\\.1:\\d+/devstoreaccount1/${thumbnailContainer}/submitted/city%20c\\.mp4/strip\\.jpg`,
+      );
       assert.ok(
-        printed.some((l) =>
-          /strip\.jpg\s+http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1\/thumbnails\/submitted\/city%20c\.mp4\/strip\.jpg/.test(
-            l,
-          ),
-        ),
+        printed.some((l) => strip.test(l)),
         printed.join('\n'),
       );
       assert.ok(printed.some((l) => /manifest\.json/.test(l)));

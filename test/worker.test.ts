@@ -8,15 +8,12 @@ import { createStorage } from '../src/adapters/storage.js';
 import type { Manifest, GenerateRequest } from '../src/engine/types.js';
 import { generate } from '../src/engine/generate.js';
 import { ThumbnailerError } from '../src/errors.js';
-import { createWorkerRuntime } from '../src/hosts/worker/runtime.js';
-import type { Worker } from '../src/hosts/worker/worker.js';
 import { startAzurite, type TestAzurite } from './support/azurite.js';
 import { media, type MediaName } from './support/media.js';
-import { memoryLogger, testSettings, waitFor } from './support/worker.js';
+import { memoryLogger, startTestWorker, testSettings, waitFor, type TestWorker } from './support/worker.js';
 
 let azurite: TestAzurite;
 let tempRoot: string;
-let counter = 0;
 
 before(async () => {
   azurite = await startAzurite();
@@ -28,53 +25,20 @@ after(async () => {
   if (tempRoot) await rm(tempRoot, { recursive: true, force: true });
 });
 
-interface Harness {
-  storage: Storage;
-  worker: Worker;
-  generateCalls: GenerateRequest[];
-  tempDir: string;
-  close(): Promise<void>;
-}
-
 /** A worker on its own queue and containers, so tests in this file never see each other's work. */
-async function harness(
+function harness(
   options: {
     concurrency?: number;
     visibilityTimeoutSeconds?: number;
     engine?: (req: GenerateRequest) => Promise<Manifest>;
     start?: boolean;
   } = {},
-): Promise<Harness> {
-  const n = ++counter;
-  const tempDir = await mkdtemp(join(tempRoot, `h${n}-`));
-  const settings = testSettings(azurite.connectionString, {
-    videoContainer: `videos${n}`,
-    thumbnailContainer: `thumbs${n}`,
-    queueName: `requests${n}`,
-    worker: {
-      concurrency: options.concurrency ?? 2,
-      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 10,
-      tempDir,
-    },
+): Promise<TestWorker> {
+  const { concurrency = 2, visibilityTimeoutSeconds = 10, ...rest } = options;
+  return startTestWorker(azurite, {
+    ...rest,
+    settings: { worker: { concurrency, visibilityTimeoutSeconds } },
   });
-  const { logger } = memoryLogger();
-  const generateCalls: GenerateRequest[] = [];
-  const engine = options.engine ?? generate;
-  const runtime = await createWorkerRuntime(settings, {
-    logger,
-    generate: (req) => {
-      generateCalls.push(req);
-      return engine(req);
-    },
-  });
-  if (options.start !== false) runtime.worker.start();
-  return {
-    storage: runtime.storage,
-    worker: runtime.worker,
-    generateCalls,
-    tempDir,
-    close: () => runtime.worker.close(1000),
-  };
 }
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
@@ -464,6 +428,7 @@ describe('worker against Azurite and ffmpeg', () => {
 
 describe('storage outage', () => {
   test('a worker whose storage is down backs off, then resumes when it returns', async () => {
+    // An emulator of its own: it starts only after the worker, on ports chosen before, to make the outage.
     const { freePort, startEmulator } = await import('../src/adapters/emulator.js');
     const ports = { blob: await freePort(), queue: await freePort(), table: await freePort() };
     const { devConnectionString } = await import('../src/config.js');

@@ -4,10 +4,9 @@
  * processes with their own TMPDIR and JSON log file, and helpers to read back what they did.
  * Everything listens on 127.0.0.1.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,11 +19,12 @@ import {
   StorageSharedKeyCredential,
   generateAccountSASQueryParameters,
 } from '@azure/storage-blob';
-import { startEmulator, type Emulator } from '../../src/adapters/emulator.js';
+import type { Emulator } from '../../src/adapters/emulator.js';
 import { createStorage, type Storage } from '../../src/adapters/storage.js';
 import { loadSettings, type EmulatorPorts } from '../../src/config.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
-import { ROOT } from '../support/worker.js';
+import { startEmulatorForTests } from '../support/azurite.js';
+import { ROOT, spawnWorker, workerEnv, type WorkerProcess } from '../support/worker.js';
 
 export { ROOT };
 
@@ -71,16 +71,9 @@ export async function startRig(root: string, soak: boolean): Promise<Rig> {
   // A key anyone would recognise in a log: "FAULTSUITESECRETKEY..." in base64.
   const name = 'faultacct';
   const key = Buffer.concat([Buffer.from('FAULTSUITE-SECRET-KEY-'), randomBytes(42)]).toString('base64');
+  // An emulator of the suite's own: it serves this account only, and its proxies are cut for outages.
   process.env.AZURITE_ACCOUNTS = `${name}:${key}`;
-  let emulator: Emulator | undefined;
-  for (let attempt = 0; !emulator; attempt++) {
-    try {
-      emulator = await startEmulator({ ports: 'free', inMemory: true, startTimeoutMs: 30_000 });
-    } catch (error) {
-      if (attempt >= 3) throw error;
-    }
-  }
-  delete process.env.AZURITE_ACCOUNTS;
+  const emulator = await startEmulatorForTests().finally(() => delete process.env.AZURITE_ACCOUNTS);
   const proxies = await Promise.all(
     [emulator.ports.blob, emulator.ports.queue, emulator.ports.table].map((p) => startTcpProxy(p)),
   );
@@ -159,16 +152,12 @@ export async function adminStorage(rig: Rig, names: Names): Promise<Storage> {
   return storage;
 }
 
-export interface WorkerProc {
+export interface WorkerProc extends WorkerProcess {
   id: string;
-  child: ChildProcess;
-  pid: number;
   log: string;
   tempDir: string;
   /** Connected with the account SAS rather than the key. */
   sas: boolean;
-  alive: boolean;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Peak resident memory (VmHWM, KiB), read from /proc while alive. */
   peakKiB(): number | undefined;
 }
@@ -190,46 +179,29 @@ export async function startWorker(rig: Rig, spec: WorkerSpec): Promise<WorkerPro
   await mkdir(tempDir, { recursive: true });
   await mkdir(logDir, { recursive: true });
   const log = join(logDir, `${spec.id}.log`);
-  const fd = openSync(log, 'a');
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
+  const connection = spec.sas ? rig.account.sasViaProxy : rig.account.viaProxy;
+  const env = workerEnv(connection, spec.names, {
     TMPDIR: tempDir,
-    AzureWebJobsStorage: spec.sas ? rig.account.sasViaProxy : rig.account.viaProxy,
-    VIDEOCONTAINER: spec.names.videoContainer,
-    THUMBNAILCONTAINER: spec.names.thumbnailContainer,
-    THUMBNAIL_QUEUE: spec.names.queueName,
     THUMBNAILER_TEMP_DIR: tempDir,
     THUMBNAILER_POLL_INTERVAL_MS: '200',
     THUMBNAILER_RETRY_BASE_MS: '500',
     THUMBNAILER_RETRY_MAX_MS: '2000',
     THUMBNAILER_VISIBILITY_TIMEOUT: '6',
     THUMBNAILER_SHUTDOWN_GRACE_MS: '5000',
-    THUMBNAILER_LOG_LEVEL: 'info',
-    // Each worker's health server on a free port of its own.
-    THUMBNAILER_PORT: '0',
     ...spec.env,
-  };
-  const child = spawn(
-    process.execPath,
-    // The built CLI, as production runs it (`npm run test:faults` builds first): memory and
-    // start-up are measured without a TypeScript loader in the process.
-    [join(ROOT, 'dist/hosts/cli/main.js'), 'worker', '--concurrency', String(spec.concurrency ?? 1)],
-    { cwd: ROOT, env, stdio: ['ignore', fd, fd] },
-  );
-  closeSync(fd);
+  });
+  // The built CLI, as production runs it (`npm run test:faults` builds first): memory and
+  // start-up are measured without a TypeScript loader in the process.
+  const worker = spawnWorker({ env, concurrency: spec.concurrency, built: true, logFile: log });
   const proc: WorkerProc = {
+    ...worker,
     id: spec.id,
-    child,
-    pid: child.pid!,
     log,
     tempDir,
     sas: spec.sas ?? false,
-    alive: true,
-    exit: once(child, 'exit').then(([code, signal]) => {
-      proc.alive = false;
-      return { code: code as number | null, signal: signal as NodeJS.Signals | null };
-    }),
+    get alive() {
+      return worker.alive;
+    },
     peakKiB() {
       try {
         const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');

@@ -1,22 +1,33 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, rename } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
-import { loadSettings, type Settings, type SettingsOverrides } from '../../src/config.js';
+import type { Storage } from '../../src/adapters/storage.js';
+import { ENV, loadSettings, type Settings, type SettingsOverrides } from '../../src/config.js';
+import type { GenerateRequest, Manifest } from '../../src/engine/types.js';
+import { createWorkerRuntime, type WorkerRuntime } from '../../src/hosts/worker/runtime.js';
+import type { Worker } from '../../src/hosts/worker/worker.js';
 import { createLogger, type Logger } from '../../src/logger.js';
+import type { StorageNames, TestAzurite } from './azurite.js';
 import { FFMPEG } from './binaries.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CACHE = join(ROOT, '.cache', 'media');
 
+/** Settings flags could give, plus the job table, which only tests name (to keep to their own). */
+export type TestSettingsOverrides = SettingsOverrides & { jobsTable?: string };
+
 /** Settings for a test: nothing from the real environment leaks in. */
-export function testSettings(connectionString: string, overrides: SettingsOverrides = {}): Settings {
-  return loadSettings(
+export function testSettings(connectionString: string, overrides: TestSettingsOverrides = {}): Settings {
+  const { jobsTable, ...flags } = overrides;
+  const settings = loadSettings(
     {
       connectionString,
-      ...overrides,
+      ...flags,
       worker: {
         concurrency: 2,
         visibilityTimeoutSeconds: 10,
@@ -24,11 +35,152 @@ export function testSettings(connectionString: string, overrides: SettingsOverri
         retryBaseMs: 0,
         retryMaxMs: 0,
         shutdownGraceMs: 2000,
-        ...overrides.worker,
+        ...flags.worker,
       },
     },
     {},
   );
+  return jobsTable ? { ...settings, jobsTable } : settings;
+}
+
+export interface TestWorkerOptions {
+  /** The engine (`generate` by default); every request it gets is kept in `generateCalls`. */
+  engine?: (request: GenerateRequest) => Promise<Manifest>;
+  /** Settings over the test defaults: fresh names and a temporary folder of its own come first. */
+  settings?: TestSettingsOverrides;
+  /** Where the worker reaches storage when not straight at the emulator (a fault proxy). */
+  connectionString?: string;
+  events?: Settings['events'];
+  /** Start the receive loop now (default true). */
+  start?: boolean;
+}
+
+export interface TestWorker {
+  settings: Settings;
+  storage: Storage;
+  worker: Worker;
+  runtime: WorkerRuntime;
+  generateCalls: GenerateRequest[];
+  /** Parent of the worker's job folders; removed by close(). */
+  tempDir: string;
+  /** Every log line, parsed. */
+  lines: Record<string, unknown>[];
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * An in-process worker (the real Worker, job handler, adapters and, unless `engine` says
+ * otherwise, engine) on names no other test uses, with its containers, queues and table created.
+ */
+export async function startTestWorker(
+  azurite: TestAzurite,
+  options: TestWorkerOptions = {},
+): Promise<TestWorker> {
+  const tempDir = await mkdtemp(join(tmpdir(), 'thumbnailer-test-worker-'));
+  const settings = testSettings(options.connectionString ?? azurite.connectionString, {
+    ...azurite.names('w'),
+    ...options.settings,
+    worker: { tempDir, ...options.settings?.worker },
+  });
+  if (options.events) settings.events = options.events;
+  const { logger, lines } = memoryLogger();
+  const generateCalls: GenerateRequest[] = [];
+  const engine = options.engine ?? (await import('../../src/engine/generate.js')).generate;
+  const runtime = await createWorkerRuntime(settings, {
+    logger,
+    generate: (request) => {
+      generateCalls.push(request);
+      return engine(request);
+    },
+  });
+  if (options.start !== false) runtime.worker.start();
+  return {
+    settings,
+    storage: runtime.storage,
+    worker: runtime.worker,
+    runtime,
+    generateCalls,
+    tempDir,
+    lines,
+    async close(graceMs = 1000) {
+      await runtime.worker.close(graceMs);
+      await rm(tempDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The environment of a `thumbnailer worker` process on these names: its storage, quick polls and
+ * retries, JSON logs, and a health server on a free port; `extra` adds or overrides variables.
+ */
+export function workerEnv(
+  connectionString: string,
+  names: Omit<StorageNames, 'jobsTable'>,
+  extra: NodeJS.ProcessEnv = {},
+): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    [ENV.AzureWebJobsStorage]: connectionString,
+    [ENV.VIDEOCONTAINER]: names.videoContainer,
+    [ENV.THUMBNAILCONTAINER]: names.thumbnailContainer,
+    [ENV.THUMBNAIL_QUEUE]: names.queueName,
+    [ENV.THUMBNAILER_POLL_INTERVAL_MS]: '100',
+    [ENV.THUMBNAILER_RETRY_BASE_MS]: '0',
+    [ENV.THUMBNAILER_LOG_LEVEL]: 'info',
+    [ENV.THUMBNAILER_PORT]: '0',
+    ...extra,
+  };
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  pid: number;
+  /** What it wrote so far (empty when it writes to `logFile`). */
+  output(): string;
+  alive: boolean;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * A real `thumbnailer worker` process: the sources through tsx (test/support/worker-process.ts),
+ * or with `built` the compiled CLI as production runs it (no TypeScript loader in the process, for
+ * memory and start-up figures). Output is kept in memory, or appended to `logFile`.
+ */
+export function spawnWorker(options: {
+  env: NodeJS.ProcessEnv;
+  concurrency?: number;
+  built?: boolean;
+  logFile?: string;
+}): WorkerProcess {
+  const entry = options.built
+    ? [join(ROOT, 'dist/hosts/cli/main.js')]
+    : ['--import', 'tsx', join(ROOT, 'test/support/worker-process.ts')];
+  const fd = options.logFile ? openSync(options.logFile, 'a') : undefined;
+  const child = spawn(
+    process.execPath,
+    [...entry, 'worker', '--concurrency', String(options.concurrency ?? 1)],
+    {
+      cwd: ROOT,
+      env: options.env,
+      stdio: fd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', fd, fd],
+    },
+  );
+  if (fd !== undefined) closeSync(fd);
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const proc: WorkerProcess = {
+    child,
+    pid: child.pid!,
+    output: () => output,
+    alive: true,
+    exit: once(child, 'exit').then(([code, signal]) => {
+      proc.alive = false;
+      return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+    }),
+  };
+  return proc;
 }
 
 /** A logger collecting lines in memory (printed with THUMBNAILER_TEST_LOGS=1). */
