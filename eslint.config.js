@@ -85,7 +85,18 @@ const layerRules = [
 }));
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.cache/', '.thumbnailer/', 'test-artifacts/', 'bench/.media/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      '.cache/',
+      '.thumbnailer/',
+      'test-artifacts/',
+      'bench/.media/',
+      '.fuzz/',
+      'fuzz/corpus/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

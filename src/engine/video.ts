@@ -150,6 +150,40 @@ async function primaryTrack(input: Input): Promise<InputVideoTrack | null> {
   }
 }
 
+export interface TrackIndex {
+  input: Input;
+  track: InputVideoTrack;
+  /** The track's codec, one a selection file can carry. */
+  codec: NonNullable<InputVideoTrack['codec']>;
+  /** Timestamp of the first frame: the video's time 0. */
+  start: number;
+  index: FrameIndex;
+}
+
+/**
+ * The demuxer's half of the index route, without ffmpeg: the primary video track of an MP4 or
+ * Matroska source and its frame index, or undefined when there is no track or its codec cannot go
+ * into a selection file. The caller disposes of `input`.
+ */
+export async function openTrackIndex(
+  source: Source,
+  maxSampleBytes: number,
+): Promise<TrackIndex | undefined> {
+  const input = new (mediabunny().Input)({ source, formats: indexedFormats() });
+  try {
+    const track = await primaryTrack(input);
+    if (!track || !track.codec || !COPYABLE_CODECS.has(track.codec)) {
+      input.dispose();
+      return undefined;
+    }
+    const start = await track.getFirstTimestamp();
+    return { input, track, codec: track.codec, start, index: new FrameIndex(track, start, maxSampleBytes) };
+  } catch (error) {
+    input.dispose();
+    throw error;
+  }
+}
+
 /** The index route, or undefined when this file needs the proxy route instead. */
 async function openIndexed(
   source: Source,
@@ -158,16 +192,12 @@ async function openIndexed(
   context: OpenContext,
   localProbe: Settled<ProbeResult> | undefined,
 ): Promise<OpenVideo | undefined> {
-  const input = new (mediabunny().Input)({ source, formats: indexedFormats() });
-  const dispose = async () => input.dispose();
+  let opened: TrackIndex | undefined;
+  const dispose = async () => opened?.input.dispose();
   try {
-    const track = await primaryTrack(input);
-    if (!track || !track.codec || !COPYABLE_CODECS.has(track.codec)) {
-      await dispose();
-      return undefined;
-    }
-    const start = await track.getFirstTimestamp();
-    const index = new FrameIndex(track, start, context.limits.maxSampleBytes);
+    opened = await openTrackIndex(source, context.limits.maxSampleBytes);
+    if (!opened) return undefined;
+    const { input, track, codec, start, index } = opened;
     // ffprobe tells what the bitstream says: field order, pixel format, colour. The whole local
     // file's probe serves when its one video stream is this track; otherwise one keyframe is
     // probed on its own, while the duration is found (a read of every cluster when the header has
@@ -209,7 +239,7 @@ async function openIndexed(
       size: bytes.size,
       container: container.label,
       duration: round3(Math.max(0, end - start)),
-      codec: stream.codec_name ?? track.codec,
+      codec: stream.codec_name ?? codec,
       profile: stream.profile,
       pixelFormat: stream.pix_fmt,
       width,

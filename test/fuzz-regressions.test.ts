@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { runLoop } from '../fuzz/loop.js';
+import type { FuzzTarget } from '../fuzz/target.js';
+import { ROOT } from './support/worker.js';
+
+/**
+ * What `npm run fuzz` found (fuzz/ and docs/security.md, "Fuzzing"), one named test each, with the
+ * input it found where the input is a file (fuzz/corpus/<target>/found-*); and the harness itself:
+ * its coverage guidance finds a planted bug, and every target keeps its contract on its corpus.
+ */
+
+/** Runs the fuzz CLI in its own process, so that a hang is a failed test, not a stalled run. */
+function fuzzCli(args: string[], timeoutMs: number) {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'fuzz/run.ts', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
+  return { status: run.status, signal: run.signal, output: `${run.stdout}${run.stderr}` };
+}
+
+describe('the fuzz harness', () => {
+  /** Throws a TypeError on inputs starting with "FUZ": each byte is a branch coverage can see. */
+  const planted: FuzzTarget = {
+    name: 'planted',
+    summary: 'a parser with a planted bug',
+    coverage: ['fuzz-regressions.test.ts'],
+    maxInputBytes: 64,
+    defaultSeconds: 60,
+    run(input) {
+      if (input[0] === 0x46) {
+        if (input[1] === 0x55) {
+          if (input[2] === 0x5a) throw new TypeError('planted: "FUZ"');
+        }
+      }
+    },
+  };
+
+  test('coverage guidance finds a bug behind three bytes, which blind mutation does not in as many inputs', async () => {
+    // Each run in its own folder: a run reads back the inputs an earlier one saved.
+    const roots = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'thumbnailer-fuzz-test-')));
+    try {
+      const options = { seconds: 60, maxInputs: 50_000, seed: 23, replay: false };
+      const guided = await runLoop(planted, { ...options, root: roots[0]! });
+      assert.match(guided.failure?.message ?? '', /TypeError: planted/);
+      const blind = await runLoop(
+        { ...planted, coverage: ['no-such-file'] },
+        { ...options, root: roots[1]! },
+      );
+      assert.equal(blind.failure, undefined, 'blind mutation should not find it');
+      assert.ok(blind.stats.inputs >= 50_000);
+    } finally {
+      for (const root of roots) rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test('every target keeps its contract on its committed corpus (seeds and found inputs)', () => {
+    const run = fuzzCli(['--replay', '--committed'], 600_000);
+    assert.equal(run.status, 0, run.output.slice(-3000));
+    assert.match(run.output, /every contract held/);
+  });
+});
