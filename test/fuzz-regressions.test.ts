@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runLoop } from '../fuzz/loop.js';
 import type { FuzzTarget } from '../fuzz/target.js';
+import { stuckReadGuardInstalled } from '../src/engine/mediabunny.js';
+import { evenlySpacedTimes } from '../src/engine/plan.js';
+import { openByteSource } from '../src/engine/source.js';
+import { openTrackIndex } from '../src/engine/video.js';
+import { ThumbnailerError } from '../src/errors.js';
 import { ROOT } from './support/worker.js';
 
 /**
@@ -13,6 +18,8 @@ import { ROOT } from './support/worker.js';
  * input it found where the input is a file (fuzz/corpus/<target>/found-*); and the harness itself:
  * its coverage guidance finds a planted bug, and every target keeps its contract on its corpus.
  */
+
+const corpusFile = (target: string, name: string) => join(ROOT, 'fuzz', 'corpus', target, name);
 
 /** Runs the fuzz CLI in its own process, so that a hang is a failed test, not a stalled run. */
 function fuzzCli(args: string[], timeoutMs: number) {
@@ -23,6 +30,48 @@ function fuzzCli(args: string[], timeoutMs: number) {
   });
   return { status: run.status, signal: run.signal, output: `${run.stdout}${run.stderr}` };
 }
+
+/** The index path of the media target: demuxer, frame index, the picks of a strip. */
+async function pickFrom(file: string) {
+  const data = new Uint8Array(readFileSync(file));
+  const bytes = await openByteSource({
+    kind: 'ranged',
+    name: file,
+    size: data.length,
+    read: async (start, end) => data.slice(start, end),
+  });
+  const opened = await openTrackIndex(bytes.demuxerSource(1024 * 1024), 128 * 1024);
+  assert.ok(opened, 'the track opens');
+  try {
+    const end =
+      (await opened.track.getDurationFromMetadata().catch(() => null)) ??
+      (await opened.track.computeDuration());
+    return await opened.index.pick(evenlySpacedTimes(end - opened.start, 10), 'fast');
+  } finally {
+    opened.input.dispose();
+  }
+}
+
+const isCode = (code: string) => (error: unknown) => ThumbnailerError.is(error) && error.code === code;
+
+describe('found by fuzzing: media', () => {
+  test('a Matroska file whose lookup resyncs into its last bytes is corrupt, not a demuxer spinning forever', async () => {
+    // mediabunny 1.61 asks for the same 8 bytes forever, from its cache: the event loop stops.
+    assert.ok(stuckReadGuardInstalled(), "the guard on mediabunny's reader is in place");
+    await assert.rejects(pickFrom(corpusFile('media', 'found-resync-spin.mkv')), isCode('E_CORRUPT_VIDEO'));
+    for (const name of ['found-resync-spin.mkv', 'found-resync-spin-2.mkv']) {
+      const run = fuzzCli(['--target', 'media', '--reproduce', corpusFile('media', name)], 120_000);
+      assert.equal(run.status, 0, `${name}: ${run.signal ?? ''} ${run.output.slice(-2000)}`);
+    }
+  });
+
+  test('a RangeError of the demuxer in a lookup after the open is E_CORRUPT_VIDEO, not an internal error', async () => {
+    await assert.rejects(
+      pickFrom(corpusFile('media', 'found-slice-range-error.webm')),
+      isCode('E_CORRUPT_VIDEO'),
+    );
+  });
+});
 
 describe('the fuzz harness', () => {
   /** Throws a TypeError on inputs starting with "FUZ": each byte is a branch coverage can see. */

@@ -66,7 +66,7 @@ export class FrameIndex {
     /** Largest sample read, checked on the index's size before the sample's data is read. */
     private readonly maxSampleBytes = Infinity,
   ) {
-    this.sink = new (mediabunny().EncodedPacketSink)(track);
+    this.sink = corruptOnDemuxerError(new (mediabunny().EncodedPacketSink)(track));
   }
 
   private checkSize(packet: EncodedPacket): void {
@@ -290,7 +290,7 @@ export class FrameIndex {
     signal?: AbortSignal,
   ): Promise<{ packets: number; bytes: number }> {
     const codec = this.track.codec;
-    const decoderConfig = await this.track.getDecoderConfig();
+    const decoderConfig = await asCorrupt(this.track.getDecoderConfig());
     if (!codec || !decoderConfig) throw new ThumbnailerError('E_INTERNAL', 'Selection needs a known codec.');
     const mb = mediabunny();
     const output = new mb.Output({
@@ -362,6 +362,34 @@ export class FrameIndex {
     }));
     return { frames, packets, bytes };
   }
+}
+
+/**
+ * What the demuxer throws on bytes it cannot make sense of (a RangeError from a slice past its
+ * element, a failed assertion) is a corrupt video, not an internal error to retry; our own errors
+ * (a storage read, a cap) pass as they are.
+ */
+function asCorrupt<T>(lookup: Promise<T>): Promise<T> {
+  return lookup.catch((error: unknown) => {
+    if (ThumbnailerError.is(error) || !(error instanceof Error)) throw error;
+    throw new ThumbnailerError('E_CORRUPT_VIDEO', `The video's container cannot be read: ${error.message}`, {
+      cause: error,
+    });
+  });
+}
+
+/** The sink, each of its lookups and reads (the methods that return a promise) through asCorrupt. */
+function corruptOnDemuxerError(sink: EncodedPacketSink): EncodedPacketSink {
+  return new Proxy(sink, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+        return result instanceof Promise ? asCorrupt(result) : result;
+      };
+    },
+  });
 }
 
 /** Mask of outputs for each marked packet of a segment. */
