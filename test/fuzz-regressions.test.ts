@@ -4,11 +4,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import webvtt from 'webvtt-parser';
 import { runLoop } from '../fuzz/loop.js';
 import type { FuzzTarget } from '../fuzz/target.js';
 import { stuckReadGuardInstalled } from '../src/engine/mediabunny.js';
-import { evenlySpacedTimes } from '../src/engine/plan.js';
+import { parseGenerateOptions } from '../src/engine/options.js';
+import { evenlySpacedTimes, planStoryboard, storyboardVtt } from '../src/engine/plan.js';
 import { openByteSource } from '../src/engine/source.js';
+import type { InputFacts } from '../src/engine/types.js';
 import { openTrackIndex } from '../src/engine/video.js';
 import { ThumbnailerError } from '../src/errors.js';
 import { ROOT } from './support/worker.js';
@@ -69,6 +72,46 @@ describe('found by fuzzing: media', () => {
     await assert.rejects(
       pickFrom(corpusFile('media', 'found-slice-range-error.webm')),
       isCode('E_CORRUPT_VIDEO'),
+    );
+  });
+});
+
+describe('found by fuzzing: writers', () => {
+  const facts = (duration: number): InputFacts => ({
+    name: 'one-frame.mp4',
+    size: 1,
+    container: 'mp4',
+    duration,
+    codec: 'h264',
+    width: 640,
+    height: 360,
+    displayWidth: 640,
+    displayHeight: 360,
+    rotation: 0,
+    sampleAspectRatio: '1:1',
+    interlaced: false,
+    hasAudio: false,
+  });
+
+  test('a storyboard of a video shorter than its tiles has no cue of 0 ms: the VTT is valid', () => {
+    const parser = new webvtt.WebVTTParser();
+    for (const [duration, options] of [
+      [0.0015, { storyboardMinTiles: 84, storyboardInterval: 0.5 }],
+      [0, {}],
+      [0.004, {}],
+      [0.0999, { storyboardMinTiles: 100 }],
+    ] as const) {
+      const plan = planStoryboard(facts(duration), parseGenerateOptions(options));
+      for (const tile of plan.tiles)
+        assert.ok(tile.end > tile.start, `a ${duration} s video: ${JSON.stringify(tile)}`);
+      const parsed = parser.parse(storyboardVtt(plan), 'metadata');
+      assert.deepEqual(parsed.errors, [], `a ${duration} s video`);
+      assert.equal(parsed.cues.length, plan.tiles.length);
+    }
+    // Where a millisecond per tile fits, the tiles asked for are all there.
+    assert.equal(
+      planStoryboard(facts(0.0999), parseGenerateOptions({ storyboardMinTiles: 90 })).tiles.length,
+      90,
     );
   });
 });

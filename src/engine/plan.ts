@@ -94,9 +94,9 @@ export function storyboardBase(width: number, first: boolean): string {
 
 /**
  * One tile every `storyboardInterval` seconds, at least `storyboardMinTiles` tiles (short videos get
- * a finer interval), at most grid x grid tiles a sheet. Cues are contiguous from 0 to the duration.
- * `width` and `base` choose one of the storyboard widths: the tile times and grid are the same for
- * every width.
+ * a finer interval, down to a millisecond), at most grid x grid tiles a sheet. Cues are contiguous
+ * from 0 to the duration. `width` and `base` choose one of the storyboard widths: the tile times and
+ * grid are the same for every width.
  */
 export function planStoryboard(
   facts: InputFacts,
@@ -106,7 +106,9 @@ export function planStoryboard(
 ): StoryboardPlan {
   const duration = Math.max(facts.duration, 0.001);
   const byInterval = Math.ceil(duration / options.storyboardInterval - 1e-9);
-  const count = Math.max(options.storyboardMinTiles, byInterval);
+  // A cue lasts a millisecond at least, the resolution of WebVTT times: a cue that ends where it
+  // starts is invalid WebVTT (a one-frame video asked for 10 tiles would get ten such cues).
+  const count = Math.min(Math.max(options.storyboardMinTiles, byInterval), Math.floor(duration * 1000));
   const interval = count === byInterval ? options.storyboardInterval : duration / count;
   const tile = fitSize(facts, { width });
   const perSheetCols = Math.min(options.storyboardGrid, count);
