@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { Registry } from 'prom-client';
 import webvtt from 'webvtt-parser';
 import { runLoop } from '../fuzz/loop.js';
 import type { FuzzTarget } from '../fuzz/target.js';
@@ -14,6 +15,7 @@ import { openByteSource } from '../src/engine/source.js';
 import type { InputFacts } from '../src/engine/types.js';
 import { openTrackIndex } from '../src/engine/video.js';
 import { ThumbnailerError } from '../src/errors.js';
+import { buildApp } from '../src/hosts/http/app.js';
 import { ROOT } from './support/worker.js';
 
 /**
@@ -113,6 +115,42 @@ describe('found by fuzzing: writers', () => {
       planStoryboard(facts(0.0999), parseGenerateOptions({ storyboardMinTiles: 90 })).tiles.length,
       90,
     );
+  });
+});
+
+describe('found by fuzzing: job bodies', () => {
+  test('a body field with an empty name is named in the 400, not the whole body', async () => {
+    const app = buildApp({
+      registry: new Registry(),
+      readiness: async () => ({}),
+      api: {
+        storage: {
+          accountName: 'a',
+          videoContainer: 'videos',
+          thumbnailContainer: 't',
+          blobs: {},
+          jobs: {},
+          queue: {},
+        } as never,
+        maxUploadBytes: 1000,
+        dashboard: false,
+      },
+    });
+    try {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/jobs',
+        headers: { host: '127.0.0.1', 'content-type': 'application/json' },
+        payload: readFileSync(corpusFile('job-bodies', 'found-empty-key')),
+      });
+      assert.equal(response.statusCode, 400);
+      const { error } = response.json() as { error: { code: string; field: string; message: string } };
+      assert.equal(error.code, 'E_OPTION_INVALID');
+      assert.equal(error.field, '');
+      assert.match(error.message, /field "": is not a known field/);
+    } finally {
+      await app.close();
+    }
   });
 });
 

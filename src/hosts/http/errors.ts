@@ -29,13 +29,18 @@ function validationField(error: FastifyError): { field: string; message: string 
   const issue = (error.validation?.[0] ?? {}) as AjvIssue;
   const path = (issue.instancePath ?? '').split('/').filter(Boolean);
   if (issue.params?.missingProperty) path.push(issue.params.missingProperty);
-  if (issue.params?.additionalProperty) path.push(issue.params.additionalProperty);
-  const field = path.join('.') || (error.validationContext ?? 'request');
+  // An empty key (`{"": 1}`) is a field too: name it, not the whole body.
+  const unknown = issue.params?.additionalProperty;
+  if (unknown !== undefined) path.push(unknown);
+  const field = path.length > 0 ? path.join('.') : (error.validationContext ?? 'request');
   let detail = issue.message ?? 'is invalid';
-  if (issue.params?.additionalProperty) detail = 'is not a known field';
+  if (unknown !== undefined) detail = 'is not a known field';
   else if (issue.params?.missingProperty) detail = 'is required';
   else if (issue.params?.allowedValues) detail = `must be one of ${issue.params.allowedValues.join(', ')}`;
-  return { field, message: `Invalid ${error.validationContext ?? 'request'} field ${field}: ${detail}` };
+  return {
+    field,
+    message: `Invalid ${error.validationContext ?? 'request'} field ${field || '""'}: ${detail}`,
+  };
 }
 
 /** Fastify's own 4xx errors (bad JSON, media type, body too large) as product codes. */
