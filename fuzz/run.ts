@@ -94,7 +94,9 @@ if (values.json)
   );
 const broken = results.filter((r) => r.failure).length;
 console.log(broken === 0 ? 'fuzz: every contract held' : `fuzz: ${broken} target(s) broke their contract`);
-process.exit(broken === 0 ? 0 : 1);
+// Not process.exit(): output still on its way to a pipe would be lost. Anything left open is not waited for.
+process.exitCode = broken === 0 ? 0 : 1;
+setTimeout(() => process.exit(), 2000).unref();
 
 async function runTarget(name: string): Promise<{ stats: LoopStats; failure?: LoopFailure }> {
   const target = await loadTarget(name);

@@ -55,8 +55,8 @@ export function expectCoded(error: unknown, allowed?: readonly string[]): Thumbn
 export class Tally {
   private readonly counts: Record<string, number> = {};
 
-  add(name: string): void {
-    this.counts[name] = (this.counts[name] ?? 0) + 1;
+  add(name: string, by = 1): void {
+    this.counts[name] = (this.counts[name] ?? 0) + by;
   }
 
   get(): Record<string, number> {

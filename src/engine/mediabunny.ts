@@ -25,11 +25,11 @@ export function stuckReadGuardInstalled(): boolean {
 }
 
 /**
- * Identical reads in a row past which a demuxer is taken to be stuck. A legitimate run repeats one
- * lookup at most a few times per frame asked for (a 24-hour storyboard at its finest interval asks
- * for 172 800); a stuck loop passes this in a fraction of a second.
+ * Identical reads in a row, without a pause, past which a demuxer is taken to be stuck. A lookup
+ * that repeats a read awaits in between (each frame picked is its own lookup); only a loop that
+ * never yields asks for the same bytes thousands of times in one go.
  */
-const STUCK_READS = 1_000_000;
+const STUCK_READS = 10_000;
 
 interface Reader {
   requestSlice(start: number, length: number): unknown;
@@ -40,9 +40,10 @@ interface Reader {
  * file's last element) asks its reader for the same 8 bytes forever, answered from its cache
  * without ever yielding: the event loop is blocked, so no timeout, visibility renewal or health
  * check runs again. One crafted or truncated upload would stall a worker. Every reader here counts
- * the identical requests it gets in a row and, past STUCK_READS, throws E_CORRUPT_VIDEO, which ends
- * the loop. The reader class is internal to mediabunny: it is reached through the `_reader` an
- * Input makes when it starts reading (`_getDemuxer`), and patched once for every reader.
+ * the identical requests it gets in a row without yielding and, past STUCK_READS, throws
+ * E_CORRUPT_VIDEO, which ends the loop. The reader class is internal to mediabunny: it is reached
+ * through the `_reader` an Input makes when it starts reading (`_getDemuxer`), and patched once for
+ * every reader.
  */
 function guardStuckReads(mb: typeof Mediabunny): boolean {
   const input = new mb.Input({
@@ -57,19 +58,28 @@ function guardStuckReads(mb: typeof Mediabunny): boolean {
   const prototype = input._reader && (Object.getPrototypeOf(input._reader) as Reader);
   if (!prototype || typeof prototype.requestSlice !== 'function') return false;
   const requestSlice = prototype.requestSlice;
-  const last = new WeakMap<Reader, { start: number; length: number; repeats: number }>();
+  const last = new WeakMap<Reader, { start: number; length: number; repeats: number; counting: boolean }>();
   prototype.requestSlice = function (this: Reader, start: number, length: number) {
-    const seen = last.get(this);
-    if (seen && seen.start === start && seen.length === length) {
-      if (++seen.repeats > STUCK_READS) {
-        seen.repeats = 0;
-        throw new ThumbnailerError(
-          'E_CORRUPT_VIDEO',
-          `The video's container is corrupt: its demuxer read the same ${length} bytes at ${start} over and over.`,
-        );
-      }
-    } else {
-      last.set(this, { start, length, repeats: 0 });
+    let seen = last.get(this);
+    if (!seen || seen.start !== start || seen.length !== length) {
+      seen = { start, length, repeats: 0, counting: false };
+      last.set(this, seen);
+    }
+    if (!seen.counting) {
+      // The count starts again once the running code yields: a repeat after a pause is no loop.
+      const counted = seen;
+      counted.counting = true;
+      queueMicrotask(() => {
+        counted.repeats = 0;
+        counted.counting = false;
+      });
+    }
+    if (++seen.repeats > STUCK_READS) {
+      seen.repeats = 0;
+      throw new ThumbnailerError(
+        'E_CORRUPT_VIDEO',
+        `The video's container is corrupt: its demuxer read the same ${length} bytes at ${start} over and over.`,
+      );
     }
     return requestSlice.call(this, start, length);
   };
