@@ -154,8 +154,16 @@ async function runTarget(name: string): Promise<{ stats: LoopStats; failure?: Lo
         },
       });
     }, 250);
+    let reported = performance.now();
     worker.on('message', (m: { kind: string; stats: LoopStats; failure?: LoopFailure }) => {
       last = m.stats;
+      // A long run says how far it is, once a minute.
+      if (m.kind === 'progress' && performance.now() - reported > 60_000) {
+        reported = performance.now();
+        console.log(
+          `  ${name}: ${m.stats.inputs.toLocaleString('en')} inputs, ${m.stats.seconds} s, corpus ${m.stats.corpus}, ${m.stats.blocks} blocks`,
+        );
+      }
       if (m.kind !== 'done') return;
       clearInterval(watchdog);
       resolve({ stats: m.stats, failure: m.failure });
