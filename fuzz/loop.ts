@@ -94,7 +94,19 @@ export async function runLoop(
     extra: target.stats?.() ?? {},
   });
 
+  const stackLimit = Error.stackTraceLimit;
   const runOne = async (input: Uint8Array): Promise<LoopFailure | undefined> => {
+    const failure = await runInput(input);
+    if (!failure || target.needsStacks) return failure;
+    // Once more with stack traces, for the report.
+    Error.stackTraceLimit = stackLimit;
+    try {
+      return (await runInput(input)) ?? failure;
+    } finally {
+      Error.stackTraceLimit = 0;
+    }
+  };
+  const runInput = async (input: Uint8Array): Promise<LoopFailure | undefined> => {
     if (options.current) {
       const length = Math.min(input.length, options.current.bytes.length);
       options.current.bytes.set(input.subarray(0, length));
@@ -133,8 +145,12 @@ export async function runLoop(
       // A generated input is also a start for mutation, now and then.
       return rng.chance(0.25) && corpus.length > 0 ? mutateOne(input) : input;
     }
-    return mutateOne(corpus.length > 0 ? rng.pick(corpus) : new Uint8Array(0));
+    return mutateOne(corpus.length > 0 ? parent() : new Uint8Array(0));
   };
+  // Half the mutations start from one of the newest entries: a branch just reached is where the
+  // next one is likely to be (AFL favours new entries likewise).
+  const parent = () =>
+    rng.chance(0.5) ? corpus[corpus.length - 1 - rng.below(Math.min(16, corpus.length))]! : rng.pick(corpus);
   const mutateOne = (input: Uint8Array) =>
     mutate(input, {
       rng,
@@ -144,6 +160,7 @@ export async function runLoop(
     });
 
   await target.setup?.();
+  if (!target.needsStacks) Error.stackTraceLimit = 0;
   coverage.start();
   try {
     // Every seed runs once and stays in the corpus, whatever it reaches.
@@ -188,6 +205,7 @@ export async function runLoop(
     }
     return { stats: stats() };
   } finally {
+    Error.stackTraceLimit = stackLimit;
     coverage.stop();
     await target.teardown?.();
   }

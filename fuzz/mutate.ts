@@ -1,7 +1,8 @@
 /**
  * Byte-level mutation in the manner of AFL's havoc stage: a stack of 1-8 random edits (bit flips,
- * interesting integers over 1, 2 or 4 bytes, arithmetic, deletions, copies, insertions, dictionary
- * tokens, a splice with another corpus entry), bounded by the target's largest input.
+ * random, printable and interesting bytes, interesting integers over 2 or 4 bytes, arithmetic,
+ * deletions, copies, insertions, dictionary tokens, a splice with another corpus entry), a third of
+ * them in the first 16 bytes, bounded by the target's largest input.
  */
 
 /** A small seeded PRNG (mulberry32): a run is reproducible from its seed. */
@@ -57,7 +58,11 @@ export function mutate(input: Uint8Array, ctx: MutationContext): Uint8Array {
 
 function edit(data: Uint8Array, ctx: MutationContext): Uint8Array {
   const { rng } = ctx;
-  const at = (room = 1) => rng.below(Math.max(1, data.length - room + 1));
+  // A third of the edits land in the first 16 bytes: magic numbers, headers, prefixes.
+  const at = (room = 1) => {
+    const span = Math.max(1, data.length - room + 1);
+    return rng.below(rng.chance(0.33) ? Math.min(span, 16) : span);
+  };
   const insert = (chunk: Uint8Array, pos: number) => {
     const out = new Uint8Array(data.length + chunk.length);
     out.set(data.subarray(0, pos));
@@ -65,7 +70,7 @@ function edit(data: Uint8Array, ctx: MutationContext): Uint8Array {
     out.set(data.subarray(pos), pos + chunk.length);
     return out;
   };
-  const choice = data.length === 0 ? 7 : rng.below(12);
+  const choice = data.length === 0 ? 7 : rng.below(13);
   switch (choice) {
     case 0: {
       const p = at();
@@ -140,6 +145,10 @@ function edit(data: Uint8Array, ctx: MutationContext): Uint8Array {
       joined.set(other.subarray(from), cut);
       return joined;
     }
+    case 11:
+      // A printable ASCII character: text formats compare with those.
+      data[at()] = 0x20 + rng.below(95);
+      return data;
     default:
       return data.subarray(0, rng.below(data.length + 1)).slice();
   }

@@ -19,6 +19,12 @@ export interface FuzzTarget {
   /** Structured inputs, as bytes; each iteration uses one with probability `generatedShare`. */
   generator?: Arbitrary<Uint8Array>;
   generatedShare?: number;
+  /**
+   * The target reads stack traces (media: where an exception was thrown). Otherwise inputs run
+   * without them (Error.stackTraceLimit = 0), two to three times faster where most inputs are
+   * refused, and a failing input is run again with them for its report.
+   */
+  needsStacks?: boolean;
   setup?(): Promise<void>;
   /** Runs one input; throws when the contract is broken (any throw is a failure). */
   run(input: Uint8Array): void | Promise<void>;

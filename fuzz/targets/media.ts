@@ -281,6 +281,7 @@ export const target: FuzzTarget = {
     new Uint8Array([0x47, 0x40, 0x00, 0x10]),
   ],
   generatedShare: 0,
+  needsStacks: true,
   async setup() {
     scratch = mkdtempSync(join(tmpdir(), 'thumbnailer-fuzz-media-'));
     // mediabunny reports what it skips (unknown boxes, unreadable parameter sets) on the console.
