@@ -125,18 +125,21 @@ async function throughIndex(input: Uint8Array, sample: () => void, work: string)
   if (!container.indexed) return `not-indexed-${container.label}`;
   if (container.demuxer === 'mov') await checkMp4IndexSize(bytes.read, bytes.size, LIMITS.maxIndexBytes);
   let track;
+  let end: number;
   try {
     track = await openTrackIndex(bytes.demuxerSource(LIMITS.maxIndexBytes), LIMITS.maxSampleBytes);
+    if (!track) return 'no-copyable-track';
+    // The duration is part of the open in openVideo, whose failures go to ffmpeg likewise.
+    end =
+      (await track.track.getDurationFromMetadata().catch(() => null)) ??
+      (await track.track.computeDuration());
   } catch (error) {
+    track?.input.dispose();
     if (ThumbnailerError.is(error) || fromOurCode(error) || !(error instanceof Error)) throw error;
     // openVideo hands such a file to ffmpeg: allowed, counted.
     return 'demuxer-refused';
   }
-  if (!track) return 'no-copyable-track';
   try {
-    const end =
-      (await track.track.getDurationFromMetadata().catch(() => null)) ??
-      (await track.track.computeDuration());
     const duration = Math.max(0, end - track.start);
     // generate() and the frame service refuse such a video (assertUsableFacts: E_CORRUPT_VIDEO).
     if (!Number.isFinite(duration)) return 'duration-refused';
