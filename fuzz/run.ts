@@ -207,7 +207,8 @@ async function reproduce(name: string, file: string): Promise<number> {
   await target.setup?.();
   try {
     await target.run(input);
-    console.log(`${name}: the contract holds for ${file}`);
+    const outcome = Object.keys(target.stats?.() ?? {}).join(', ');
+    console.log(`${name}: the contract holds for ${file}${outcome ? ` (${outcome})` : ''}`);
     return 0;
   } catch (error) {
     console.log(`${name}: the contract is broken for ${file}:`);

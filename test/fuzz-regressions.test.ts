@@ -60,13 +60,14 @@ async function pickFrom(file: string) {
 const isCode = (code: string) => (error: unknown) => ThumbnailerError.is(error) && error.code === code;
 
 describe('found by fuzzing: media', () => {
-  test('a Matroska file whose lookup resyncs into its last bytes is corrupt, not a demuxer spinning forever', async () => {
-    // mediabunny 1.61 asks for the same 8 bytes forever, from its cache: the event loop stops.
+  test('a Matroska file whose lookup resyncs into its last bytes is corrupt, not a demuxer spinning forever', () => {
+    // mediabunny 1.61 asks for the same 8 bytes forever, from its cache: the event loop stops. So
+    // each file goes through the media target in a process of its own, which a hang cannot stall.
     assert.ok(stuckReadGuardInstalled(), "the guard on mediabunny's reader is in place");
-    await assert.rejects(pickFrom(corpusFile('media', 'found-resync-spin.mkv')), isCode('E_CORRUPT_VIDEO'));
     for (const name of ['found-resync-spin.mkv', 'found-resync-spin-2.mkv']) {
       const run = fuzzCli(['--target', 'media', '--reproduce', corpusFile('media', name)], 120_000);
       assert.equal(run.status, 0, `${name}: ${run.signal ?? ''} ${run.output.slice(-2000)}`);
+      assert.match(run.output, /the contract holds .*E_CORRUPT_VIDEO/, name);
     }
   });
 
