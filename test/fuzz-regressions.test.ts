@@ -64,11 +64,20 @@ describe('found by fuzzing: media', () => {
     // mediabunny 1.61 asks for the same 8 bytes forever, from its cache: the event loop stops. So
     // each file goes through the media target in a process of its own, which a hang cannot stall.
     assert.ok(stuckReadGuardInstalled(), "the guard on mediabunny's reader is in place");
-    for (const name of ['found-resync-spin.mkv', 'found-resync-spin-2.mkv']) {
+    for (const name of ['found-resync-spin.mkv', 'found-resync-spin-2.mkv', 'found-cluster-cycle.mkv']) {
       const run = fuzzCli(['--target', 'media', '--reproduce', corpusFile('media', name)], 120_000);
       assert.equal(run.status, 0, `${name}: ${run.signal ?? ''} ${run.output.slice(-2000)}`);
       assert.match(run.output, /the contract holds .*E_CORRUPT_VIDEO/, name);
     }
+  });
+
+  test('an MP4 whose stsc claims billions of samples a chunk is corrupt, not a lookup of billions of steps', () => {
+    const run = fuzzCli(
+      ['--target', 'media', '--reproduce', corpusFile('media', 'found-stsc-huge-chunk.mov')],
+      120_000,
+    );
+    assert.equal(run.status, 0, `${run.signal ?? ''} ${run.output.slice(-2000)}`);
+    assert.match(run.output, /the contract holds .*E_CORRUPT_VIDEO/);
   });
 
   test('a RangeError of the demuxer in a lookup after the open is E_CORRUPT_VIDEO, not an internal error', async () => {

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type * as Mediabunny from 'mediabunny';
+import type { InputVideoTrack } from 'mediabunny';
 import { ThumbnailerError } from '../errors.js';
 
 let loaded: typeof Mediabunny | undefined;
@@ -25,11 +26,14 @@ export function stuckReadGuardInstalled(): boolean {
 }
 
 /**
- * Identical reads in a row, without a pause, past which a demuxer is taken to be stuck. A lookup
- * that repeats a read awaits in between (each frame picked is its own lookup); only a loop that
- * never yields asks for the same bytes thousands of times in one go.
+ * Reads while the event loop does not turn past which a demuxer is taken to be stuck: identical
+ * ones (a loop on one place), or any (a loop through a few places). A lookup that misses the cache
+ * waits for I/O; lookups served from the cache repeat a read at most a few times per frame asked
+ * for (a 24-hour storyboard at its finest interval asks for 172 800): only a loop that never lets
+ * the event loop turn reads this much.
  */
-const STUCK_READS = 10_000;
+const STUCK_READS = 1_000_000;
+const STUCK_READS_ANY = 2_000_000;
 
 interface Reader {
   requestSlice(start: number, length: number): unknown;
@@ -39,9 +43,10 @@ interface Reader {
  * mediabunny 1.61's Matroska resync (after bytes that are no element, up to a segment end past the
  * file's last element) asks its reader for the same 8 bytes forever, answered from its cache
  * without ever yielding: the event loop is blocked, so no timeout, visibility renewal or health
- * check runs again. One crafted or truncated upload would stall a worker. Every reader here counts
- * the identical requests it gets in a row without yielding and, past STUCK_READS, throws
- * E_CORRUPT_VIDEO, which ends the loop. The reader class is internal to mediabunny: it is reached
+ * check runs again; a cluster size that points back makes it cycle the same way through a few
+ * places. One crafted or truncated upload would stall a worker. Every reader here counts the
+ * requests it gets without yielding and, past the limits above, throws E_CORRUPT_VIDEO, which ends
+ * the loop. The reader class is internal to mediabunny: it is reached
  * through the `_reader` an Input makes when it starts reading (`_getDemuxer`), and patched once for
  * every reader.
  */
@@ -58,30 +63,62 @@ function guardStuckReads(mb: typeof Mediabunny): boolean {
   const prototype = input._reader && (Object.getPrototypeOf(input._reader) as Reader);
   if (!prototype || typeof prototype.requestSlice !== 'function') return false;
   const requestSlice = prototype.requestSlice;
-  const last = new WeakMap<Reader, { start: number; length: number; repeats: number; counting: boolean }>();
+  const last = new WeakMap<Reader, { start: number; length: number; repeats: number; reads: number }>();
   prototype.requestSlice = function (this: Reader, start: number, length: number) {
     let seen = last.get(this);
-    if (!seen || seen.start !== start || seen.length !== length) {
-      seen = { start, length, repeats: 0, counting: false };
-      last.set(this, seen);
+    if (!seen) {
+      const counted = { start, length, repeats: 0, reads: 0 };
+      seen = counted;
+      last.set(this, counted);
+      // The counts start again once the event loop turns: reads after I/O are no loop. (A loop
+      // that awaits only cached data never lets it turn either.)
+      setImmediate(() => last.delete(this));
     }
-    if (!seen.counting) {
-      // The count starts again once the running code yields: a repeat after a pause is no loop.
-      const counted = seen;
-      counted.counting = true;
-      queueMicrotask(() => {
-        counted.repeats = 0;
-        counted.counting = false;
-      });
-    }
-    if (++seen.repeats > STUCK_READS) {
-      seen.repeats = 0;
+    if (seen.start === start && seen.length === length) seen.repeats++;
+    else Object.assign(seen, { start, length, repeats: 0 });
+    if (seen.repeats > STUCK_READS || ++seen.reads > STUCK_READS_ANY) {
+      last.delete(this);
       throw new ThumbnailerError(
         'E_CORRUPT_VIDEO',
-        `The video's container is corrupt: its demuxer read the same ${length} bytes at ${start} over and over.`,
+        `The video's container is corrupt: its demuxer read ${seen.reads} times without a pause, the last ${seen.repeats + 1} at byte ${start}.`,
       );
     }
     return requestSlice.call(this, start, length);
   };
   return true;
+}
+
+interface SampleTable {
+  sampleSizes?: unknown[];
+  sampleToChunk?: { samplesPerChunk?: number }[];
+}
+
+/**
+ * mediabunny 1.61 finds a sample's offset by adding up the sizes of the samples before it in its
+ * chunk: an MP4 whose `stsc` claims four billion samples a chunk makes one lookup a loop of four
+ * billion steps that never yields. No chunk holds more samples than its track has, so such a sample
+ * table is corrupt, and refused before any lookup. The table is internal to mediabunny, read
+ * through the track's `_backing` (a fragmented file has none); where it is not found nothing is
+ * checked.
+ */
+export function checkSampleTable(track: InputVideoTrack): void {
+  interface InternalTrack {
+    sampleTable?: SampleTable | null;
+    demuxer?: { getSampleTableForTrack?: (t: InternalTrack) => SampleTable | null };
+  }
+  const internal = (track as unknown as { _backing?: { internalTrack?: InternalTrack } })._backing
+    ?.internalTrack;
+  // The table is made from the moov on first use (synchronously): made here, it is the one used.
+  const table = internal && (internal.sampleTable ?? internal.demuxer?.getSampleTableForTrack?.(internal));
+  const samples = table?.sampleSizes?.length ?? 0;
+  // One size for every sample: the offset is a product, not a sum.
+  if (!table || samples <= 1 || !Array.isArray(table.sampleToChunk)) return;
+  for (const entry of table.sampleToChunk) {
+    if (!((entry.samplesPerChunk ?? 0) <= samples)) {
+      throw new ThumbnailerError(
+        'E_CORRUPT_VIDEO',
+        `The video's index is corrupt: a chunk of ${entry.samplesPerChunk} samples in a track of ${samples}.`,
+      );
+    }
+  }
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Input, InputVideoTrack, Source } from 'mediabunny';
-import { mediabunny } from './mediabunny.js';
+import { checkSampleTable, mediabunny } from './mediabunny.js';
 import { ThumbnailerError } from '../errors.js';
 import { remuxArgs, transcodeArgs } from './compose.js';
 import { failureReason, runFfmpeg } from './exec.js';
@@ -176,6 +176,7 @@ export async function openTrackIndex(
       input.dispose();
       return undefined;
     }
+    checkSampleTable(track);
     const start = await track.getFirstTimestamp();
     return { input, track, codec: track.codec, start, index: new FrameIndex(track, start, maxSampleBytes) };
   } catch (error) {
