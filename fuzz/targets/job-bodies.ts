@@ -19,7 +19,8 @@ import { check, Tally, utf8, type FuzzTarget } from '../target.js';
  * refuses is a 400 whose `field` names a field at fault (an unknown key, `video`, `id` or
  * `options`); a body it accepts is 202 with a Job (checked against the response schema with
  * Ajv) for one of the videos that exist, or 404 (no such video), 409 (id taken), or a 400
- * naming `video`, `id` or `options.<name>`; a body that is not JSON is a 400; never a 5xx.
+ * naming `video`, `id` or `options.<name>`; a body that is not JSON, or that has a prototype key
+ * (`__proto__`, `constructor.prototype`, which Fastify's parser refuses), is a 400; never a 5xx.
  */
 
 const VIDEOS = ['a.mp4', 'dir/b c.mp4', 'ünï/çödé.mkv'];
@@ -50,6 +51,18 @@ function schemaVerdict(body: unknown): Verdict {
   return fields.length === 0 ? { accepted: true } : { accepted: false, fields };
 }
 
+/** A key that would poison a prototype once merged: `__proto__`, or `constructor` with a `prototype`. */
+function hasPrototypeKey(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasPrototypeKey);
+  if (!value || typeof value !== 'object') return false;
+  return Object.entries(value).some(
+    ([key, v]) =>
+      key === '__proto__' ||
+      (key === 'constructor' && v !== null && typeof v === 'object' && Object.hasOwn(v, 'prototype')) ||
+      hasPrototypeKey(v),
+  );
+}
+
 async function runOne(input: Uint8Array): Promise<void> {
   // Blob URLs are generated for a placeholder port: the emulator's is known only now.
   const payload = utf8(input).replaceAll(PLACEHOLDER, endpoint);
@@ -76,6 +89,12 @@ async function runOne(input: Uint8Array): Promise<void> {
   } catch {
     check(status === 400 || status === 413, `${what} (not JSON) answered ${status}`);
     tally.add('not-json');
+    return;
+  }
+  if (hasPrototypeKey(body)) {
+    // Fastify's JSON parser refuses `__proto__` and `constructor.prototype` outright (no field).
+    check(status === 400, `${what} (a prototype key) answered ${status}`);
+    tally.add('prototype-key');
     return;
   }
   const verdict = schemaVerdict(body);

@@ -32,8 +32,8 @@ export function stuckReadGuardInstalled(): boolean {
  * for (a 24-hour storyboard at its finest interval asks for 172 800): only a loop that never lets
  * the event loop turn reads this much.
  */
-const STUCK_READS = 1_000_000;
-const STUCK_READS_ANY = 2_000_000;
+const STUCK_READS = 100_000;
+const STUCK_READS_ANY = 500_000;
 
 interface Reader {
   requestSlice(start: number, length: number): unknown;
