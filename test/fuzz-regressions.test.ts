@@ -80,6 +80,15 @@ describe('found by fuzzing: media', () => {
     assert.match(run.output, /the contract holds .*E_CORRUPT_VIDEO/);
   });
 
+  test("packets whose keyframe flags contradict their order: the selection muxer's refusal is E_CORRUPT_VIDEO", () => {
+    const run = fuzzCli(
+      ['--target', 'media', '--reproduce', corpusFile('media', 'found-gop-order.webm')],
+      120_000,
+    );
+    assert.equal(run.status, 0, `${run.signal ?? ''} ${run.output.slice(-2000)}`);
+    assert.match(run.output, /the contract holds .*E_CORRUPT_VIDEO/);
+  });
+
   test('a RangeError of the demuxer in a lookup after the open is E_CORRUPT_VIDEO, not an internal error', async () => {
     await assert.rejects(
       pickFrom(corpusFile('media', 'found-slice-range-error.webm')),

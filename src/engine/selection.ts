@@ -305,7 +305,8 @@ export class FrameIndex {
     let bytes = 0;
     const add = async (packet: EncodedPacket, timeMs: number) => {
       const copy = new mb.EncodedPacket(packet.data, packet.type, timeMs / 1000, 0.001);
-      await source.add(copy, count === 0 ? { decoderConfig } : undefined);
+      // The muxer refuses packets whose keyframe flags contradict their order (a corrupt index).
+      await asCorrupt(source.add(copy, count === 0 ? { decoderConfig } : undefined));
       count++;
       bytes += packet.byteLength;
     };
