@@ -112,7 +112,7 @@ export function checkSampleTable(track: InputVideoTrack): void {
   const table = internal && (internal.sampleTable ?? internal.demuxer?.getSampleTableForTrack?.(internal));
   const samples = table?.sampleSizes?.length ?? 0;
   // One size for every sample: the offset is a product, not a sum.
-  if (!table || samples <= 1 || !Array.isArray(table.sampleToChunk)) return;
+  if (!table || samples === 1 || !Array.isArray(table.sampleToChunk)) return;
   for (const entry of table.sampleToChunk) {
     if (!((entry.samplesPerChunk ?? 0) <= samples)) {
       throw new ThumbnailerError(
