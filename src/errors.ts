@@ -120,7 +120,11 @@ export class ThumbnailerError extends Error {
   }
 
   toJSON(): { code: ErrorCode; message: string; field?: string } {
-    return { code: this.code, message: this.message, ...(this.field ? { field: this.field } : {}) };
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.field !== undefined ? { field: this.field } : {}),
+    };
   }
 }
 
@@ -161,5 +165,7 @@ export interface ErrorBody {
  */
 export function errorBody(error: ThumbnailerError, status: number = error.status): ErrorBody {
   const message = status < 500 ? error.message : `Internal error (${error.code})`;
-  return { error: { code: error.code, message, ...(error.field ? { field: error.field } : {}) } };
+  return {
+    error: { code: error.code, message, ...(error.field !== undefined ? { field: error.field } : {}) },
+  };
 }
