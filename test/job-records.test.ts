@@ -150,3 +150,49 @@ describe('every record ends', () => {
     }
   });
 });
+
+describe('a record holds every output', () => {
+  test('a job of hundreds of outputs on a video with a 900-character name ends done, with every output URL', async () => {
+    const w = await startTestWorker(azurite);
+    try {
+      // A Table property holds 32 K characters: hundreds of URLs that each repeat a long name
+      // would not fit in one.
+      const video = `${'long-folder-name/'.repeat(52)}clock.mp4`;
+      assert.ok(video.length > 880 && video.length < 1024, String(video.length));
+      await w.storage.blobs.uploadFile(w.storage.videoContainer, video, await media('clock40'), {
+        contentType: 'video/mp4',
+      });
+      const options = {
+        outputs: ['poster', 'storyboard'],
+        storyboardInterval: 0.5,
+        storyboardGrid: 1,
+        storyboardWidths: [64, 96, 128, 160],
+        storyboardTracks: ['vtt', 'hls', 'dash'],
+      };
+      const job = await submitJob(w.storage, { id: 'many-outputs', video, options });
+      const done = await waitFor(
+        'the job to end',
+        async () => {
+          const record = await w.storage.jobs.get(job.id);
+          return record && (record.status === 'done' || record.status === 'failed') ? record : undefined;
+        },
+        240_000,
+      );
+      assert.equal(done.status, 'done', JSON.stringify(done.error));
+      const manifest = JSON.parse(
+        (await w.storage.blobs.readText(w.storage.thumbnailContainer, `${video}/manifest.json`))!,
+      ) as Manifest;
+      assert.ok(manifest.outputs.length > 300, `${manifest.outputs.length} outputs`);
+      const urls = done.outputs!;
+      for (const o of [...manifest.outputs.map((o) => o.file), 'manifest.json']) {
+        assert.equal(urls[o], w.storage.blobs.url(w.storage.thumbnailContainer, `${video}/${o}`), o);
+      }
+      assert.equal(Object.keys(urls).length, manifest.outputs.length + 1);
+      // The list the API pages through reads the same record.
+      const listed = (await w.storage.jobs.page({ limit: 100 })).jobs.find((j) => j.id === job.id);
+      assert.deepEqual(listed?.outputs, urls);
+    } finally {
+      await w.close();
+    }
+  });
+});

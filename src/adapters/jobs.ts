@@ -23,6 +23,8 @@ export interface JobRecord {
   error?: JobError;
   /** Output file name -> blob URL (no signature). */
   outputs?: Record<string, string>;
+  /** True when `outputs` was cut to the manifest's URL to fit the table (the manifest lists all). */
+  outputsTruncated?: boolean;
   /** The source's ETag the outputs were made from. */
   etag?: string;
   /** True when the job found its outputs already made and did no work. */
@@ -80,7 +82,16 @@ interface JobEntity {
   attempts?: number;
   errorCode?: string;
   errorMessage?: string;
+  /**
+   * The outputs (see `encodeOutputs`): the URL prefix they all share, then JSON of each file's
+   * rest, in `outputsChunks` properties `outputs`, `outputs1`, ... Older records hold the whole
+   * file -> URL JSON in `outputs` alone, with no prefix.
+   */
+  outputsBase?: string;
+  outputsChunks?: number;
   outputs?: string;
+  outputsTruncated?: boolean;
+  [chunk: `outputs${number}`]: string | undefined;
   etag?: string;
   skipped?: boolean;
   duplicateOf?: string;
@@ -129,6 +140,60 @@ function sdkContinuation(token: string): string {
 
 const claimRow = (video: string) => createHash('sha256').update(video).digest('hex');
 
+/**
+ * A Table string property holds 32 K UTF-16 characters (64 KiB) and an entity 1 MiB: the outputs
+ * of a long video with several storyboard widths are hundreds of URLs that each repeat the
+ * account, the container and a video name of up to 1024 characters. They are kept as the prefix
+ * every URL shares plus each file's rest (about the file name), in as many properties as needed.
+ */
+const OUTPUT_CHUNK_CHARS = 30_000;
+/** 480 K characters: under the entity's 1 MiB with room for the other fields. */
+const MAX_OUTPUT_CHUNKS = 16;
+
+const chunkProperty = (i: number) => (i === 0 ? 'outputs' : `outputs${i}`) as 'outputs' | `outputs${number}`;
+
+function commonPrefix(values: string[]): string {
+  if (values.length === 0) return '';
+  let prefix = values[0]!;
+  for (const v of values) {
+    let i = 0;
+    while (i < prefix.length && i < v.length && prefix[i] === v[i]) i++;
+    prefix = prefix.slice(0, i);
+  }
+  return prefix;
+}
+
+function encodeOutputs(outputs: Record<string, string>): Partial<JobEntity> {
+  let base = commonPrefix(Object.values(outputs));
+  let rest = Object.fromEntries(Object.entries(outputs).map(([file, url]) => [file, url.slice(base.length)]));
+  let json = JSON.stringify(rest);
+  let outputsTruncated: boolean | undefined;
+  if (json.length > OUTPUT_CHUNK_CHARS * MAX_OUTPUT_CHUNKS) {
+    // More than any caps allow today: keep the manifest, which lists every output.
+    const manifest = Object.entries(outputs).filter(([file]) => file === 'manifest.json');
+    base = '';
+    rest = Object.fromEntries(manifest);
+    json = JSON.stringify(rest);
+    outputsTruncated = true;
+  }
+  const e: Partial<JobEntity> = { outputsBase: base, outputsTruncated: outputsTruncated ?? false };
+  let chunks = 0;
+  for (let at = 0; at < json.length || chunks === 0; at += OUTPUT_CHUNK_CHARS) {
+    e[chunkProperty(chunks++)] = json.slice(at, at + OUTPUT_CHUNK_CHARS);
+  }
+  e.outputsChunks = chunks;
+  return e;
+}
+
+function decodeOutputs(e: JobEntity): Record<string, string> | undefined {
+  if (!e.outputs) return undefined;
+  if (e.outputsBase === undefined) return JSON.parse(e.outputs) as Record<string, string>;
+  let json = '';
+  for (let i = 0; i < (e.outputsChunks ?? 1); i++) json += e[chunkProperty(i)] ?? '';
+  const rest = JSON.parse(json) as Record<string, string>;
+  return Object.fromEntries(Object.entries(rest).map(([file, tail]) => [file, e.outputsBase + tail]));
+}
+
 function toRecord(e: TableEntityResult<JobEntity>): JobRecord {
   return {
     id: e.rowKey!,
@@ -138,7 +203,8 @@ function toRecord(e: TableEntityResult<JobEntity>): JobRecord {
     phase: e.phase || undefined,
     attempts: e.attempts ?? 0,
     error: e.errorCode ? { code: e.errorCode, message: e.errorMessage ?? '' } : undefined,
-    outputs: e.outputs ? (JSON.parse(e.outputs) as Record<string, string>) : undefined,
+    outputs: decodeOutputs(e),
+    outputsTruncated: e.outputsTruncated || undefined,
     etag: e.etag || undefined,
     skipped: e.skipped || undefined,
     duplicateOf: e.duplicateOf || undefined,
@@ -160,7 +226,7 @@ function toEntity(id: string, patch: Partial<JobRecord>): JobEntity {
     e.errorCode = patch.error?.code ?? '';
     e.errorMessage = patch.error?.message ?? '';
   }
-  if (patch.outputs !== undefined) e.outputs = JSON.stringify(patch.outputs);
+  if (patch.outputs !== undefined) Object.assign(e, encodeOutputs(patch.outputs));
   if (patch.etag !== undefined) e.etag = patch.etag;
   if (patch.skipped !== undefined) e.skipped = patch.skipped;
   if (patch.duplicateOf !== undefined) e.duplicateOf = patch.duplicateOf;

@@ -41,6 +41,9 @@ export const Job = Type.Object(
     outputs: Type.Optional(
       Type.Record(Type.String(), Type.String(), { description: 'Output file name to blob URL' }),
     ),
+    outputsTruncated: Type.Optional(
+      Type.Boolean({ description: 'outputs holds only manifest.json, which lists every output' }),
+    ),
     etag: Type.Optional(Type.String()),
     skipped: Type.Optional(Type.Boolean()),
     duplicateOf: Type.Optional(
