@@ -1,16 +1,9 @@
-import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ENCODINGS, sheetBranch, type TileSpec } from './compose.js';
-import { TRACK_DEFAULTS, storyboardWidthsOf } from './options.js';
+import { storyboardWidthsOf } from './options.js';
 import type { OutputPlan, OutputPlanContext, PlannedBranch } from './output-plan.js';
-import {
-  planStoryboard,
-  storyboardBase,
-  storyboardJson,
-  storyboardVtt,
-  type StoryboardPlan,
-} from './plan.js';
-import { sheetBandwidth, storyboardHls, storyboardMpd } from './tracks.js';
+import { planStoryboard, storyboardBase, type StoryboardPlan } from './plan.js';
+import { planStoryboardTracks } from './storyboard-tracks.js';
 import type { OutputFile } from './types.js';
 
 /** Storyboard sheets are encoded at this JPEG quality (mapped for WebP). */
@@ -41,14 +34,13 @@ function sheetGroups(plan: StoryboardPlan, fullRows: number): SheetGroup[] {
 /**
  * The storyboard at every width of `storyboardWidths`: the tile times and grid are the same for
  * all, so each sheet group is one frame request whose frames feed one sheet branch per width (one
- * more scale and tile on the same decoded frames). Per width: the sheets, the JSON, and the track
- * files of `storyboardTracks` (VTT, HLS image playlist, DASH MPD), the first width under today's
- * names and every other one under `storyboard-<W>w`.
+ * more scale and tile on the same decoded frames). Per width: the sheets, then its track files
+ * (`storyboard-tracks.ts`), the first width under today's names and every other one under
+ * `storyboard-<W>w`.
  */
 export async function planStoryboardOutput(ctx: OutputPlanContext): Promise<OutputPlan> {
   const { facts, options, staging } = ctx;
   const widths = storyboardWidthsOf(options);
-  const tracks = options.storyboardTracks ?? TRACK_DEFAULTS.storyboardTracks;
   const plans = widths.map((w, i) => planStoryboard(facts, options, w, storyboardBase(w, i === 0)));
   const first = plans[0]!;
   const encoding = ENCODINGS.sheet(SHEET_QUALITY, options.format);
@@ -81,65 +73,37 @@ export async function planStoryboardOutput(ctx: OutputPlanContext): Promise<Outp
         ),
       ),
   }));
-
-  // The VTT and JSON need nothing from the run.
-  for (const plan of plans) {
-    const base = plan.base;
-    if (tracks.includes('vtt')) await writeFile(join(staging, `${base}.vtt`), storyboardVtt(plan));
-    await writeFile(join(staging, `${base}.json`), JSON.stringify(storyboardJson(plan), null, 2) + '\n');
-  }
+  const tracks: OutputPlan[] = [];
+  for (const plan of plans) tracks.push(await planStoryboardTracks(ctx, plan, encoding.contentType));
 
   return {
     branches,
     finish: async (planned) => {
       const times = planned.flatMap((p) => p.times);
       const files: OutputFile[] = [];
-      for (const plan of plans) {
-        const storyboardWidth = plan.tile.width;
-        const base = plan.base;
-        const sheets: OutputFile[] = plan.sheetFiles.map((file, sheet) => {
-          const tiles = plan.tiles.flatMap((t, i) => (t.sheet === sheet ? [i] : []));
-          return {
-            kind: 'storyboard',
-            file,
-            bytes: 0,
-            contentType: encoding.contentType,
-            width: plan.cols * plan.tile.width,
-            height: plan.sheetRows[sheet]! * plan.tile.height,
-            tiles: tiles.length,
-            times: tiles.map((i) => times[i]!),
-            storyboardWidth,
-          };
-        });
-        files.push(...sheets);
-        const track = (kind: OutputFile['kind'], extension: string, contentType: string): OutputFile => ({
-          kind,
-          file: `${base}.${extension}`,
-          bytes: 0,
-          contentType,
-          storyboardWidth,
-        });
-        if (tracks.includes('vtt')) files.push(track('storyboard-vtt', 'vtt', 'text/vtt'));
-        files.push(track('storyboard-json', 'json', 'application/json'));
-        if (tracks.includes('hls') || tracks.includes('dash')) {
-          const bytes = await Promise.all(
-            plan.sheetFiles.map(async (f) => (await stat(join(staging, f))).size),
-          );
-          const bandwidth = sheetBandwidth(plan, bytes);
-          if (tracks.includes('hls')) {
-            await writeFile(join(staging, `${base}.m3u8`), storyboardHls(plan));
-            files.push({ ...track('storyboard-hls', 'm3u8', 'application/vnd.apple.mpegurl'), bandwidth });
-          }
-          if (tracks.includes('dash')) {
-            await writeFile(
-              join(staging, `${base}.mpd`),
-              storyboardMpd(plan, { mimeType: encoding.contentType, bandwidth }),
-            );
-            files.push({ ...track('storyboard-dash', 'mpd', 'application/dash+xml'), bandwidth });
-          }
-        }
+      for (const [i, plan] of plans.entries()) {
+        files.push(...sheetFiles(plan, times, encoding.contentType));
+        files.push(...(await tracks[i]!.finish([], undefined)));
       }
       return files;
     },
   };
+}
+
+/** The sheets of one width, each with the times its tiles show. */
+function sheetFiles(plan: StoryboardPlan, times: number[], contentType: string): OutputFile[] {
+  return plan.sheetFiles.map((file, sheet) => {
+    const tiles = plan.tiles.flatMap((t, i) => (t.sheet === sheet ? [i] : []));
+    return {
+      kind: 'storyboard',
+      file,
+      bytes: 0,
+      contentType,
+      width: plan.cols * plan.tile.width,
+      height: plan.sheetRows[sheet]! * plan.tile.height,
+      tiles: tiles.length,
+      times: tiles.map((i) => times[i]!),
+      storyboardWidth: plan.tile.width,
+    };
+  });
 }
