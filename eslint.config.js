@@ -108,6 +108,11 @@ export default tseslint.config(
   // The CLI may import every layer (it is the composition root), but fails with coded errors too.
   { files: ['src/hosts/cli/**/*.ts'], rules: { 'no-restricted-syntax': ['error', ...CODED_ERRORS] } },
   {
+    // The engine reads as named steps: a function past 120 lines is split into the steps it holds.
+    files: ['src/engine/**/*.ts'],
+    rules: { 'max-lines-per-function': ['error', { max: 120, IIFEs: true }] },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
