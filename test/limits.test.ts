@@ -22,7 +22,7 @@ describe('limits', () => {
     { name: 'input size', limits: { maxInputBytes: 1000 }, code: 'E_LIMIT_EXCEEDED', message: /bytes/ },
     { name: 'duration', limits: { maxDurationSeconds: 2 }, code: 'E_LIMIT_EXCEEDED', message: /lasts 4 s/ },
     { name: 'pixel count', limits: { maxPixels: 320 * 180 }, code: 'E_LIMIT_EXCEEDED', message: /640x360/ },
-    { name: 'job time', limits: { jobTimeoutMs: 5 }, code: 'E_FFMPEG_TIMEOUT', message: /longer than/ },
+    { name: 'job time', limits: { jobTimeoutMs: 5 }, code: 'E_JOB_TIMEOUT', message: /longer than/ },
   ];
   for (const c of cases) {
     test(`${c.name}`, async () => {

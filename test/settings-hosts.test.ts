@@ -173,7 +173,7 @@ describe('limit settings take effect end to end in `thumbnailer generate`', () =
       THUMBNAILER_JOB_TIMEOUT_MS: '1500',
     });
     assert.equal(result.code, 1, result.stderr);
-    assert.match(result.stderr, /E_FFMPEG_TIMEOUT: The job ran longer than 1\.5 s/);
+    assert.match(result.stderr, /E_JOB_TIMEOUT: The job ran longer than 1\.5 s/);
     await assert.rejects(readdir(out), 'no output folder');
   });
 

@@ -124,7 +124,7 @@ function stoppedJob(job: Job, request: GenerateRequest, error: unknown): unknown
   }
   if (job.jobTimeout.aborted) {
     return new ThumbnailerError(
-      'E_FFMPEG_TIMEOUT',
+      'E_JOB_TIMEOUT',
       `The job ran longer than ${job.limits.jobTimeoutMs / 1000} s and was stopped.`,
       { cause: error },
     );
