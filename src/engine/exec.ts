@@ -27,6 +27,8 @@ export interface RunOptions {
    * child's failure: the caller aborts it then.
    */
   stdin?: Readable;
+  /** After SIGTERM, how long the child may take to exit before SIGKILL (`KILL_GRACE_MS`). */
+  killGraceMs?: number;
 }
 
 export interface RunResult {
@@ -88,16 +90,38 @@ function lastErrorLine(stderr: string): string {
 }
 
 /**
- * The one place that spawns ffmpeg or ffprobe: no shell, arguments as an array, killed on abort,
- * on timeout and on stall.
+ * After SIGTERM, how long a child has to exit before SIGKILL (execa's `forceKillAfterDelay`):
+ * ffmpeg stops within milliseconds of SIGTERM; a child stuck in the kernel, or one that ignores the
+ * signal, is killed.
  */
-export function runTool(
+export const KILL_GRACE_MS = 2000;
+
+type StopReason = 'timeout' | 'stall' | 'cancel' | 'overflow';
+
+/**
+ * The one place that spawns ffmpeg or ffprobe: no shell, arguments as an array, stopped on abort,
+ * on timeout, on stall and on too much output.
+ */
+export async function runTool(
   tool: 'ffmpeg' | 'ffprobe',
   args: string[],
   options: RunOptions = {},
 ): Promise<RunResult> {
   const binaries = resolveBinaries();
-  const file = tool === 'ffmpeg' ? binaries.ffmpeg : binaries.ffprobe;
+  return spawnTool(tool === 'ffmpeg' ? binaries.ffmpeg : binaries.ffprobe, tool, args, options);
+}
+
+/**
+ * `runTool`'s spawn path, for the executable `file` standing for `tool` (tests give it a script).
+ * A child is stopped with SIGTERM and its stdin closed (ffmpeg waiting for input sees the signal
+ * only once it reads), then SIGKILL after `killGraceMs`; the promise settles when it has exited.
+ */
+export function spawnTool(
+  file: string,
+  tool: 'ffmpeg' | 'ffprobe',
+  args: string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
   const started = performance.now();
   return new Promise<RunResult>((resolve, reject) => {
     if (options.signal?.aborted) {
@@ -108,7 +132,7 @@ export function runTool(
     const stdoutChunks: Buffer[] = [];
     let stdoutBytes = 0;
     let stderr = '';
-    let outcome: 'timeout' | 'stall' | 'cancel' | 'overflow' | undefined;
+    let stopped: StopReason | undefined;
     let lastProgressAt = performance.now();
     let frames = 0;
     let fed = !options.stdin;
@@ -125,18 +149,21 @@ export function runTool(
       child.stdin.end();
     }
 
-    const kill = (why: typeof outcome) => {
-      if (outcome) return;
-      outcome = why;
-      child.kill('SIGKILL');
+    let forceKill: NodeJS.Timeout | undefined;
+    const stop = (why: StopReason) => {
+      if (stopped) return;
+      stopped = why;
+      child.kill('SIGTERM');
+      child.stdin.destroy();
+      forceKill = setTimeout(() => child.kill('SIGKILL'), options.killGraceMs ?? KILL_GRACE_MS);
     };
-    const onAbort = () => kill('cancel');
+    const onAbort = () => stop('cancel');
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = options.timeoutMs ? setTimeout(() => kill('timeout'), options.timeoutMs) : undefined;
+    const timer = options.timeoutMs ? setTimeout(() => stop('timeout'), options.timeoutMs) : undefined;
     const stallTimer = options.stallTimeoutMs
       ? setInterval(
           () => {
-            if (fed && performance.now() - lastProgressAt > options.stallTimeoutMs!) kill('stall');
+            if (fed && performance.now() - lastProgressAt > options.stallTimeoutMs!) stop('stall');
           },
           Math.min(1000, options.stallTimeoutMs),
         )
@@ -146,7 +173,7 @@ export function runTool(
       lastProgressAt = performance.now();
       stdoutBytes += chunk.length;
       if (options.maxStdoutBytes && stdoutBytes > options.maxStdoutBytes) {
-        kill('overflow');
+        stop('overflow');
         return;
       }
       options.onStdout?.(chunk, stdoutBytes);
@@ -163,44 +190,58 @@ export function runTool(
     });
 
     const finish = () => {
-      if (timer) clearTimeout(timer);
-      if (stallTimer) clearInterval(stallTimer);
+      clearTimeout(timer);
+      clearTimeout(forceKill);
+      clearInterval(stallTimer);
       options.signal?.removeEventListener('abort', onAbort);
     };
-
     child.on('error', (error: NodeJS.ErrnoException) => {
       finish();
-      const code = error.code === 'ENOENT' ? 'E_FFMPEG_MISSING' : 'E_FFMPEG_FAILED';
-      reject(
-        new FfmpegError(
-          code,
-          code === 'E_FFMPEG_MISSING'
-            ? `${tool} is not installed at ${file}: install ffmpeg (apt-get install ffmpeg) or set FFMPEG_PATH/FFPROBE_PATH.`
-            : `${tool} could not start: ${error.message}`,
-          { command: tool, stderr, cause: error },
-        ),
-      );
+      reject(spawnFailure(tool, file, error, stderr));
     });
     child.on('close', (exitCode, signal) => {
       finish();
-      const durationMs = performance.now() - started;
       const details = { command: tool, exitCode: exitCode ?? undefined, signal: signal ?? undefined, stderr };
-      if (outcome === 'cancel') {
-        reject(new FfmpegError('E_CANCELED', `${tool} was canceled`, details));
-      } else if (outcome === 'timeout' || outcome === 'stall') {
-        const what =
-          outcome === 'timeout' ? `ran longer than ${options.timeoutMs} ms` : 'stopped making progress';
-        reject(new FfmpegError('E_FFMPEG_TIMEOUT', `${tool} ${what} and was stopped`, details));
-      } else if (outcome === 'overflow') {
-        reject(new FfmpegError('E_FFMPEG_FAILED', `${tool} produced more output than allowed`, details));
-      } else if (exitCode !== 0) {
+      if (stopped) reject(stopFailure(tool, stopped, options, details));
+      else if (exitCode !== 0) {
         const reason = lastErrorLine(stderr) || (signal ? `killed by ${signal}` : `exit code ${exitCode}`);
         reject(new FfmpegError('E_FFMPEG_FAILED', `${tool} failed: ${reason}`, { ...details, reason }));
       } else {
-        resolve({ stdout: Buffer.concat(stdoutChunks), stderr, durationMs });
+        resolve({ stdout: Buffer.concat(stdoutChunks), stderr, durationMs: performance.now() - started });
       }
     });
   });
+}
+
+/** A child that could not start: a missing binary says how to install one, in one sentence. */
+function spawnFailure(tool: string, file: string, error: NodeJS.ErrnoException, stderr: string): FfmpegError {
+  if (error.code === 'ENOENT') {
+    return new FfmpegError(
+      'E_FFMPEG_MISSING',
+      `${tool} is not installed at ${file}: install ffmpeg (apt-get install ffmpeg) or set FFMPEG_PATH/FFPROBE_PATH.`,
+      { command: tool, stderr, cause: error },
+    );
+  }
+  return new FfmpegError('E_FFMPEG_FAILED', `${tool} could not start: ${error.message}`, {
+    command: tool,
+    stderr,
+    cause: error,
+  });
+}
+
+/** Why a child we stopped was stopped, whatever it exited with. */
+function stopFailure(
+  tool: string,
+  why: StopReason,
+  options: RunOptions,
+  details: { command: string; exitCode?: number; signal?: string; stderr: string },
+): FfmpegError {
+  if (why === 'cancel') return new FfmpegError('E_CANCELED', `${tool} was canceled`, details);
+  if (why === 'overflow') {
+    return new FfmpegError('E_FFMPEG_FAILED', `${tool} produced more output than allowed`, details);
+  }
+  const what = why === 'timeout' ? `ran longer than ${options.timeoutMs} ms` : 'stopped making progress';
+  return new FfmpegError('E_FFMPEG_TIMEOUT', `${tool} ${what} and was stopped`, details);
 }
 
 /** Arguments every ffmpeg run starts with: quiet, no stdin, machine-readable progress on stderr. */
