@@ -89,8 +89,3 @@ export function resolveBinaries(env: NodeJS.ProcessEnv = process.env): Binaries 
   if (env === process.env) cached = result;
   return result;
 }
-
-/** For tests and `doctor`: forget the cached resolution. */
-export function resetBinaries(): void {
-  cached = undefined;
-}
