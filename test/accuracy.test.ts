@@ -230,6 +230,29 @@ describe('one decode for every output: each tile still shows its own frame', () 
     }
   }
 
+  // WebP candidates go raw to one file and only the chosen one is encoded: on a sequential pass
+  // while the run decodes the rest of the file (the strip's last tile comes after them).
+  for (const route of ['seek', 'sequential'] as const) {
+    test(`WebP poster, ${route} route: the candidate encoded is the one chosen, the frame of its time`, async () => {
+      const out = join(work, `webp-poster-${route}`);
+      const manifest = await generate({
+        source: { kind: 'file', path: video },
+        outDir: out,
+        decodeRoute: route,
+        options: { format: 'webp', cols: 5, rows: 2, width: 160, outputs: ['strip', 'poster'] },
+      });
+      assert.equal(manifest.decode.route, route);
+      const poster = manifest.outputs.find((o) => o.kind === 'poster')!;
+      assert.equal(poster.file, 'poster.webp');
+      const posterFrame = Math.round(poster.times![0]! * FPS);
+      const posterLevel = await centreLevel(join(out, 'poster.webp'), poster.width!, poster.height!);
+      assert.ok(
+        Math.abs(posterLevel - level(posterFrame)) <= 3,
+        `poster: level ${posterLevel} for frame ${posterFrame}`,
+      );
+    });
+  }
+
   test('the cost model takes one pass on a single keyframe and seeks on short GOPs in fast mode', async () => {
     const one = await generate({
       source: { kind: 'file', path: video },
