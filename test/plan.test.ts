@@ -67,6 +67,31 @@ describe('storyboard plan', () => {
     assert.equal(plan.tiles.at(-1)!.end, 4);
   });
 
+  test('past 10 000 tiles or 1 000 sheets the interval grows to fit, and the JSON says the one used', () => {
+    const day = facts({ duration: 24 * 3600 });
+    const dense = planStoryboard(day, parseGenerateOptions({ storyboardInterval: 0.5 }));
+    assert.equal(dense.tiles.length, 10_000);
+    assert.equal(dense.sheetFiles.length, 100);
+    assert.equal(dense.interval, 8.64);
+    assert.equal((storyboardJson(dense) as { interval: number }).interval, 8.64);
+    const oneTileASheet = planStoryboard(
+      day,
+      parseGenerateOptions({ storyboardInterval: 0.5, storyboardGrid: 1 }),
+    );
+    assert.equal(oneTileASheet.tiles.length, 1_000);
+    assert.equal(oneTileASheet.sheetFiles.length, 1_000);
+    assert.equal(oneTileASheet.interval, 86.4);
+    for (const plan of [dense, oneTileASheet]) {
+      assert.equal(plan.tiles[0]!.start, 0);
+      for (let i = 1; i < plan.tiles.length; i++) assert.equal(plan.tiles[i]!.start, plan.tiles[i - 1]!.end);
+      assert.equal(plan.tiles.at(-1)!.end, 24 * 3600);
+    }
+    // Within the caps the interval asked for is kept: 2.7 hours at one second is 9 720 tiles.
+    const film = planStoryboard(facts({ duration: 9720 }), parseGenerateOptions({ storyboardInterval: 1 }));
+    assert.equal(film.tiles.length, 9720);
+    assert.equal(film.interval, 1);
+  });
+
   test('the VTT points every cue inside its sheet, with relative paths and fixed-format times', () => {
     const plan = planStoryboard(facts({ duration: 125.5 }), parseGenerateOptions({}));
     const vtt = storyboardVtt(plan);

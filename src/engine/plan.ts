@@ -93,10 +93,20 @@ export function storyboardBase(width: number, first: boolean): string {
 }
 
 /**
+ * Most tiles of one storyboard width: a tile every 8.64 s over the longest video accepted (24 h),
+ * every second over 2.7 h. A message asking for a tile every half second of a day-long video at
+ * grid 1 would otherwise make 172 800 sheets per width, each a blob to upload and a cue to parse.
+ */
+export const MAX_STORYBOARD_TILES = 10_000;
+/** Most sheet files of one storyboard width (a grid of 1 puts one tile in each). */
+export const MAX_STORYBOARD_SHEETS = 1_000;
+
+/**
  * One tile every `storyboardInterval` seconds, at least `storyboardMinTiles` tiles (short videos get
- * a finer interval, down to a millisecond), at most grid x grid tiles a sheet. Cues are contiguous
- * from 0 to the duration. `width` and `base` choose one of the storyboard widths: the tile times and
- * grid are the same for every width.
+ * a finer interval, down to a millisecond), at most grid x grid tiles a sheet. Past
+ * `MAX_STORYBOARD_TILES` tiles or `MAX_STORYBOARD_SHEETS` sheets the interval grows to fit, and
+ * storyboard.json says the interval used. Cues are contiguous from 0 to the duration. `width` and
+ * `base` choose one of the storyboard widths: the tile times and grid are the same for every width.
  */
 export function planStoryboard(
   facts: InputFacts,
@@ -108,11 +118,17 @@ export function planStoryboard(
   const byInterval = Math.ceil(duration / options.storyboardInterval - 1e-9);
   // A cue lasts a millisecond at least, the resolution of WebVTT times: a cue that ends where it
   // starts is invalid WebVTT (a one-frame video asked for 10 tiles would get ten such cues).
-  const count = Math.min(Math.max(options.storyboardMinTiles, byInterval), Math.floor(duration * 1000));
+  const grid = options.storyboardGrid;
+  const most = Math.min(
+    MAX_STORYBOARD_TILES,
+    MAX_STORYBOARD_SHEETS * grid * grid,
+    Math.floor(duration * 1000),
+  );
+  const count = Math.min(Math.max(options.storyboardMinTiles, byInterval), most);
   const interval = count === byInterval ? options.storyboardInterval : duration / count;
   const tile = fitSize(facts, { width });
-  const perSheetCols = Math.min(options.storyboardGrid, count);
-  const perSheet = perSheetCols * options.storyboardGrid;
+  const perSheetCols = Math.min(grid, count);
+  const perSheet = perSheetCols * grid;
   const sheets = Math.ceil(count / perSheet);
   const sheetRows = Array.from({ length: sheets }, (_, s) =>
     Math.ceil(Math.min(perSheet, count - s * perSheet) / perSheetCols),
