@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cgroupCpuQuota } from '../src/engine/cpus.js';
 import { generate } from '../src/engine/generate.js';
-import { media } from './support/media.js';
+import { ffmpeg, media } from './support/media.js';
 
 let fixture: string;
 let work: string;
@@ -37,6 +37,58 @@ describe('limits', () => {
       await assert.rejects(readdir(out), 'no output folder');
     });
   }
+});
+
+/**
+ * A picture past JPEG's 65 535 px a side or ffmpeg's largest frame is refused by name before any
+ * decoding (it failed in ffmpeg as E_FFMPEG_FAILED, which is transient: retried to the poison limit).
+ */
+describe('pictures no format or ffmpeg can hold', () => {
+  const refused = async (path: string, options: object, field: string, message: RegExp) => {
+    const out = join(work, `refused-${field}-${Math.random().toString(36).slice(2)}`);
+    await assert.rejects(generate({ source: { kind: 'file', path }, outDir: out, options }), {
+      code: 'E_OPTION_INVALID',
+      field,
+      message,
+    });
+    await assert.rejects(readdir(out), 'no output folder');
+  };
+
+  test('a strip of 20 x 20 tiles 1920 px wide (38400x21600)', async () => {
+    await refused(
+      fixture,
+      { outputs: ['strip'], rows: 20, cols: 20, width: 1920 },
+      'width',
+      /strip of 38400x21600/,
+    );
+  });
+
+  test('a 16x4096 video: its default strip and sheets are refused, its poster is made', async () => {
+    const tall = join(work, 'tall.mp4');
+    await ffmpeg([
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=s=16x4096:r=5',
+      '-t',
+      '2',
+      '-c:v',
+      'libx264',
+      '-pix_fmt',
+      'yuv420p',
+      tall,
+    ]);
+    await refused(tall, {}, 'width', /strip of 6000x768000.*smaller tiles/);
+    const sheets = { outputs: ['storyboard'], storyboardWidths: [160, 320] };
+    await refused(tall, sheets, 'storyboardWidths', /storyboard sheet of 3200x81920.*storyboardWidth/);
+    const manifest = await generate({
+      source: { kind: 'file', path: tall },
+      outDir: join(work, 'tall-poster'),
+      options: { outputs: ['poster'] },
+    });
+    const poster = manifest.outputs.find((o) => o.kind === 'poster')!;
+    assert.deepEqual([poster.width, poster.height], [16, 4096]);
+  });
 });
 
 /** ffmpeg's threads follow the CPUs a container may use, not the host's cores. */

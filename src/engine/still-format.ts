@@ -41,13 +41,41 @@ export function stillEncoding(
   };
 }
 
-/** WebP cannot hold a picture over 16383 px a side: refused by name rather than failing in ffmpeg. */
-export function checkStillSize(format: StillFormat, size: { width: number; height: number }, what: string) {
+/** JPEG's format limit on either side of a picture. */
+export const JPEG_MAX_SIDE = 65_535;
+
+/**
+ * The largest frame ffmpeg allocates: libavutil refuses a picture whose padded size
+ * (`(w + 128) * (h + 128) * 8`) reaches INT_MAX, and every filter and encoder with it.
+ */
+const fitsFfmpegFrame = ({ width, height }: { width: number; height: number }) =>
+  (width + 128) * (height + 128) * 8 < 2 ** 31 - 1;
+
+/**
+ * A picture its format or ffmpeg cannot hold is refused by name, before any decoding, rather than
+ * failing in ffmpeg as E_FFMPEG_FAILED (transient: retried to the poison limit). `field` is the
+ * option that sizes it (`width` for the strip, `storyboardWidth` for the sheets).
+ */
+export function checkStillSize(
+  format: StillFormat,
+  size: { width: number; height: number },
+  what: string,
+  field: string,
+  remedy = 'use fewer columns or rows, or smaller tiles',
+) {
+  const picture = `${what} of ${size.width}x${size.height}`;
   if (format === 'webp' && (size.width > WEBP_MAX_SIDE || size.height > WEBP_MAX_SIDE)) {
     throw new ThumbnailerError(
       'E_OPTION_INVALID',
-      `Invalid option: format webp cannot hold the ${what} of ${size.width}x${size.height} (WebP allows ${WEBP_MAX_SIDE} px a side): use fewer columns or rows, smaller tiles, or format jpg`,
+      `Invalid option: format webp cannot hold the ${picture} (WebP allows ${WEBP_MAX_SIDE} px a side): ${remedy}, or format jpg`,
       { field: 'format' },
+    );
+  }
+  if (size.width > JPEG_MAX_SIDE || size.height > JPEG_MAX_SIDE || !fitsFfmpegFrame(size)) {
+    throw new ThumbnailerError(
+      'E_OPTION_INVALID',
+      `Invalid option: the ${picture} is larger than a picture can be made (at most ${JPEG_MAX_SIDE} px a side and about 268 million pixels): ${remedy}`,
+      { field },
     );
   }
 }

@@ -3,6 +3,7 @@ import { ENCODINGS, sheetBranch, type TileSpec } from './compose.js';
 import { storyboardWidthsOf } from './options.js';
 import type { OutputPlan, OutputPlanContext, PlannedBranch } from './output-plan.js';
 import { planStoryboard, storyboardBase, type StoryboardPlan } from './plan.js';
+import { checkStillSize } from './still-format.js';
 import { planStoryboardTracks } from './storyboard-tracks.js';
 import type { OutputFile } from './types.js';
 
@@ -42,6 +43,15 @@ export async function planStoryboardOutput(ctx: OutputPlanContext): Promise<Outp
   const { facts, options, staging } = ctx;
   const widths = storyboardWidthsOf(options);
   const plans = widths.map((w, i) => planStoryboard(facts, options, w, storyboardBase(w, i === 0)));
+  for (const plan of plans) {
+    const sheet = {
+      width: plan.cols * plan.tile.width,
+      height: Math.max(...plan.sheetRows) * plan.tile.height,
+    };
+    const remedy = 'use a smaller storyboardWidth or storyboardGrid';
+    const field = options.storyboardWidths ? 'storyboardWidths' : 'storyboardWidth';
+    checkStillSize(options.format, sheet, 'storyboard sheet', field, remedy);
+  }
   const first = plans[0]!;
   const encoding = ENCODINGS.sheet(SHEET_QUALITY, options.format);
   const spec = (rows: number): TileSpec => ({

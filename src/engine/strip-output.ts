@@ -8,7 +8,7 @@ import { checkStillSize } from './still-format.js';
 export function planStripOutput(ctx: OutputPlanContext): OutputPlan {
   const { facts, options, staging } = ctx;
   const plan = planStrip(facts, options);
-  checkStillSize(options.format, plan.size, 'strip');
+  checkStillSize(options.format, plan.size, 'strip', options.height === undefined ? 'width' : 'height');
   const encoding = ENCODINGS.sheet(options.quality, options.format);
   const file = `strip.${encoding.extension}`;
   return {
