@@ -120,6 +120,24 @@ describe('frames on demand', () => {
       { code: 'E_OPTION_INVALID', message: /width/ },
     );
   });
+
+  test('a frame taller than a picture can be (1280 px wide of a 16x4096 video) is refused by name', async () => {
+    const tall = join(work, 'tall.mp4');
+    const args = ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=s=16x4096:r=5:d=2', '-c:v', 'libx264'];
+    await run(FFMPEG, [...args, '-pix_fmt', 'yuv420p', tall]);
+    const tallSource = async () => ({ kind: 'file' as const, path: tall });
+    await assert.rejects(
+      frames.frame('tall', tallSource, { time: 1, width: 1280, mode: 'fast', format: 'jpg' }),
+      {
+        code: 'E_OPTION_INVALID',
+        field: 'width',
+        message: /frame of 1280x327680.*smaller width/,
+      },
+    );
+    const small = await frames.frame('tall', tallSource, { time: 1, width: 16, mode: 'fast', format: 'jpg' });
+    assert.deepEqual([small.width, small.height], [16, 4096]);
+    assert.equal(small.data.subarray(0, 2).toString('hex'), 'ffd8', 'a JPEG');
+  });
 });
 
 describe('frames on demand, bounded', () => {

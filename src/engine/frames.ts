@@ -10,6 +10,7 @@ import { assertUsableFacts } from './verdicts.js';
 import { DEFAULT_LIMITS, type Limits } from './options.js';
 import { fitSize } from './plan.js';
 import { openByteSource, type ByteSource } from './source.js';
+import { checkStillSize } from './still-format.js';
 import type { InputFacts, RangedVideoSource, VideoSource } from './types.js';
 import { openVideo, type OpenVideo } from './video.js';
 
@@ -116,6 +117,7 @@ export class FrameService {
     }
     const limits = { ...DEFAULT_LIMITS, ...this.options.limits };
     const size = fitSize(facts, { width: request.width });
+    checkStillSize(request.format, size, 'frame', 'width', 'ask for a smaller width');
     const run = async (): Promise<FrameResult> => {
       // Gone while waiting for the requests before it: nothing to make.
       if (request.signal?.aborted) throw canceled();
