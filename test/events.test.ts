@@ -249,6 +249,7 @@ describe('completion events', () => {
         events.map((e) => e.id),
       );
     } finally {
+      await h.close();
       await hook.close();
     }
   });
@@ -320,6 +321,7 @@ describe('completion events', () => {
       await events.publish(end, { logger: memoryLogger().logger });
       assert.equal(hook.deliveries.length, 3, 'a 400 is not retried');
     } finally {
+      await h.close();
       await hook.close();
     }
   });

@@ -103,8 +103,11 @@ export async function startTestWorker(
     tempDir,
     lines,
     async close(graceMs = 1000) {
-      await runtime.worker.close(graceMs);
-      await rm(tempDir, { recursive: true, force: true });
+      try {
+        await runtime.worker.close(graceMs);
+      } finally {
+        await rm(tempDir, { recursive: true, force: true });
+      }
     },
   };
 }
