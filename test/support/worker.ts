@@ -13,7 +13,7 @@ import { createWorkerRuntime, type WorkerRuntime } from '../../src/hosts/worker/
 import type { Worker } from '../../src/hosts/worker/worker.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import type { StorageNames, TestAzurite } from './azurite.js';
-import { FFMPEG } from './binaries.js';
+import { FFMPEG, FFPROBE } from './binaries.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CACHE = join(ROOT, '.cache', 'media');
@@ -124,6 +124,10 @@ export function workerEnv(
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
+    // The binaries the tests chose (FFMPEG_PATH, the system's, the npm fallback), so that a worker
+    // process and the test comparing its outputs with a direct run use the same ffmpeg.
+    FFMPEG_PATH: FFMPEG,
+    FFPROBE_PATH: FFPROBE,
     [ENV.AzureWebJobsStorage]: connectionString,
     [ENV.VIDEOCONTAINER]: names.videoContainer,
     [ENV.THUMBNAILCONTAINER]: names.thumbnailContainer,
