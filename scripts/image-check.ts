@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
-import { parseStoryboardVtt } from '../bench/lib/checks.js';
+import { storyboardCues } from '../bench/lib/checks.js';
 import { freePort, startEmulator, type Emulator } from '../src/adapters/emulator.js';
 import {
   decodeGray,
@@ -252,7 +252,7 @@ async function checkOutputs(label: string, dir: string, frames: FrameFingerprint
   );
 
   // Storyboard: cues from 0 to the end, one after another, each inside its sheet; the JSON agrees.
-  const cues = parseStoryboardVtt(await readFile(join(dir, 'storyboard.vtt'), 'utf8'));
+  const cues = storyboardCues(await readFile(join(dir, 'storyboard.vtt'), 'utf8'));
   if (typeof cues === 'string') return fail(label, `storyboard.vtt: ${cues}`);
   const sheet: Gray = await decodeGray(join(dir, 'storyboard.jpg'));
   if (cues.length < 10) fail(label, `storyboard.vtt has ${cues.length} cues, fewer than 10`);

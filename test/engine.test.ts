@@ -34,6 +34,7 @@ import {
   type Gray,
 } from './support/images.js';
 import { CITY, ffprobe, media, REPO_ROOT, skipWithout, type MediaName } from './support/media.js';
+import { parseStoryboardVtt, type Cue } from './support/tracks.js';
 
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts', 'engine');
 
@@ -379,51 +380,6 @@ function indexShownAt(frames: FrameFingerprint[], seconds: number): number {
   return k;
 }
 
-interface Cue {
-  start: number;
-  end: number;
-  file: string;
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
-
-const vttSeconds = (text: string) => {
-  const parts = text.split(':').map(Number);
-  return parts.reduce((s, p) => s * 60 + p, 0);
-};
-
-export function parseVtt(text: string): Cue[] {
-  assert.ok(text.startsWith('WEBVTT'), 'storyboard.vtt starts with WEBVTT');
-  const cues: Cue[] = [];
-  const blocks = text
-    .replace(/\r\n/g, '\n')
-    .split(/\n{2,}/)
-    .slice(1);
-  for (const block of blocks) {
-    const lines = block.split('\n').filter((l) => l.trim() !== '');
-    if (lines.length === 0) continue;
-    const timing = lines.findIndex((l) => l.includes('-->'));
-    assert.ok(timing >= 0, `cue without timing: ${JSON.stringify(block)}`);
-    const m = /^((?:\d+:)?\d{2}:\d{2}\.\d{3})\s+-->\s+((?:\d+:)?\d{2}:\d{2}\.\d{3})/.exec(lines[timing]!);
-    assert.ok(m, `bad cue timing ${JSON.stringify(lines[timing])}`);
-    const payload = lines[timing + 1] ?? '';
-    const p = /^(.+)#xywh=(\d+),(\d+),(\d+),(\d+)$/.exec(payload.trim());
-    assert.ok(p, `bad cue payload ${JSON.stringify(payload)}`);
-    cues.push({
-      start: vttSeconds(m[1]!),
-      end: vttSeconds(m[2]!),
-      file: p[1]!,
-      x: Number(p[2]),
-      y: Number(p[3]),
-      w: Number(p[4]),
-      h: Number(p[5]),
-    });
-  }
-  return cues;
-}
-
 interface StoryboardJson {
   tiles: {
     start: number;
@@ -445,7 +401,7 @@ interface StoryboardJson {
 async function checkStoryboard(r: Run): Promise<{ cues: Cue[]; sheets: Map<string, Gray>; times: number[] }> {
   const o = r.manifest.options;
   const duration = r.manifest.input.duration;
-  const cues = parseVtt(await readFile(join(r.outDir, 'storyboard.vtt'), 'utf8'));
+  const cues = parseStoryboardVtt(await readFile(join(r.outDir, 'storyboard.vtt'), 'utf8'));
   const sheets = output(r, 'storyboard');
   assert.ok(sheets.length >= 1, `${r.name}: a storyboard sheet`);
   const names = sheets.map((s) => s.file);

@@ -10,6 +10,7 @@ import {
   shrink,
   type Raster,
 } from './image.js';
+import { parseStoryboardVtt, type Cue } from '../../test/support/tracks.js';
 import type { Media } from './media.js';
 
 /**
@@ -270,40 +271,14 @@ async function checkPoster(outDir: string, output: ManifestOutput): Promise<stri
   return problems;
 }
 
-interface Cue {
-  start: number;
-  end: number;
-  file: string;
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
-
-const vttTime = (text: string) => {
-  const parts = text.split(':').map(Number);
-  return parts.reduce((sum, part) => sum * 60 + part, 0);
-};
-
-export function parseStoryboardVtt(text: string): Cue[] | string {
-  const cues: Cue[] = [];
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const timing = /^([\d:.]+)\s+-->\s+([\d:.]+)/.exec(lines[i]!.trim());
-    if (!timing) continue;
-    const target = /^(.+)#xywh=(\d+),(\d+),(\d+),(\d+)$/.exec((lines[i + 1] ?? '').trim());
-    if (!target) return `cue at line ${i + 1} has no file#xywh=x,y,w,h target`;
-    cues.push({
-      start: vttTime(timing[1]!),
-      end: vttTime(timing[2]!),
-      file: target[1]!,
-      x: Number(target[2]),
-      y: Number(target[3]),
-      w: Number(target[4]),
-      h: Number(target[5]),
-    });
+/** The storyboard's cues as the tests read them (strictly), or what is wrong with the file. */
+export function storyboardCues(text: string): Cue[] | string {
+  try {
+    const cues = parseStoryboardVtt(text);
+    return cues.length > 0 ? cues : 'no cues';
+  } catch (error) {
+    return (error as Error).message;
   }
-  return cues.length > 0 ? cues : 'no cues';
 }
 
 /**
@@ -319,7 +294,7 @@ async function checkStoryboard(
   const vtt = manifest.outputs.find((o) => o.kind === 'storyboard-vtt');
   const sheets = manifest.outputs.filter((o) => o.kind === 'storyboard');
   if (!vtt || sheets.length === 0) return ['manifest.json lists no storyboard sheets or no storyboard.vtt'];
-  const cues = parseStoryboardVtt(await readFile(resolve(outDir, vtt.file), 'utf8'));
+  const cues = storyboardCues(await readFile(resolve(outDir, vtt.file), 'utf8'));
   if (typeof cues === 'string') return [`${vtt.file}: ${cues}`];
   const problems: string[] = [];
   const duration = manifest.input?.duration ?? video.duration;

@@ -13,24 +13,31 @@ export interface Cue {
   h: number;
 }
 
-/** Cues of a storyboard VTT (`HH:MM:SS.mmm --> ...` then `file#xywh=x,y,w,h`). */
+const vttSeconds = (text: string) => text.split(':').reduce((acc, p) => acc * 60 + Number(p), 0);
+
+/**
+ * Cues of a storyboard VTT (`HH:MM:SS.mmm --> ...` then `file#xywh=x,y,w,h`), strictly: a file
+ * that does not start with WEBVTT, a cue without a timing or a timing without a sprite target
+ * throws, naming the block.
+ */
 export function parseStoryboardVtt(text: string): Cue[] {
+  if (!text.startsWith('WEBVTT')) throw new Error('a storyboard VTT starts with WEBVTT');
   const cues: Cue[] = [];
-  const seconds = (t: string) => t.split(':').reduce((acc, p) => acc * 60 + Number(p), 0);
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([\d:.]+) --> ([\d:.]+)/.exec(lines[i]!);
-    const f = m && /^(.+)#xywh=(\d+),(\d+),(\d+),(\d+)$/.exec(lines[i + 1]?.trim() ?? '');
-    if (!m || !f) continue;
-    cues.push({
-      start: seconds(m[1]!),
-      end: seconds(m[2]!),
-      file: f[1]!,
-      x: Number(f[2]),
-      y: Number(f[3]),
-      w: Number(f[4]),
-      h: Number(f[5]),
-    });
+  for (const block of text
+    .replace(/\r\n/g, '\n')
+    .split(/\n{2,}/)
+    .slice(1)) {
+    const lines = block.split('\n').filter((l) => l.trim() !== '');
+    if (lines.length === 0) continue;
+    const timing = lines.findIndex((l) => l.includes('-->'));
+    const m = /^((?:\d+:)?\d{2}:\d{2}\.\d{3})\s+-->\s+((?:\d+:)?\d{2}:\d{2}\.\d{3})/.exec(
+      lines[timing] ?? '',
+    );
+    if (!m) throw new Error(`cue without a valid timing: ${JSON.stringify(block)}`);
+    const p = /^(.+)#xywh=(\d+),(\d+),(\d+),(\d+)$/.exec((lines[timing + 1] ?? '').trim());
+    if (!p) throw new Error(`cue without a file#xywh=x,y,w,h target: ${JSON.stringify(block)}`);
+    const [x, y, w, h] = p.slice(2).map(Number) as [number, number, number, number];
+    cues.push({ start: vttSeconds(m[1]!), end: vttSeconds(m[2]!), file: p[1]!, x, y, w, h });
   }
   return cues;
 }
