@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import webvtt from 'webvtt-parser';
 import { runLoop } from '../fuzz/loop.js';
 import type { FuzzTarget } from '../fuzz/target.js';
-import { stuckReadGuardInstalled } from '../src/engine/mediabunny.js';
+import { boxCountGuardInstalled, stuckReadGuardInstalled } from '../src/engine/mediabunny.js';
 import { parseGenerateOptions } from '../src/engine/options.js';
 import { evenlySpacedTimes, planStoryboard, storyboardVtt } from '../src/engine/plan.js';
 import { openByteSource } from '../src/engine/source.js';
@@ -87,6 +87,82 @@ describe('found by fuzzing: media', () => {
     );
     assert.equal(run.status, 0, `${run.signal ?? ''} ${run.output.slice(-2000)}`);
     assert.match(run.output, /the contract holds .*E_CORRUPT_VIDEO/);
+  });
+
+  test('an MP4 whose box counts samples its bytes cannot hold is refused or trimmed, not a loop of billions', () => {
+    // mediabunny 1.61 makes one object per counted sample: without the guard each of these hangs
+    // or runs out of memory. The fuzzer found the first (a fragment run of no per-sample fields);
+    // the others are the same count in the other boxes where no byte bounds it, made from seeds.
+    assert.ok(boxCountGuardInstalled(), "the guard on mediabunny's MP4 demuxer is in place");
+    const work = mkdtempSync(join(tmpdir(), 'fuzz-counts-'));
+    const mutant = (
+      seed: string,
+      name: string,
+      change: (file: Buffer, fields: (box: string) => number) => void,
+    ) => {
+      const file = Buffer.from(readFileSync(corpusFile('media', seed)));
+      const fields = (box: string) => {
+        const at = file.indexOf(box, 0, 'latin1');
+        assert.ok(at > 0, `${seed} has a ${box} box`);
+        return at + 4;
+      };
+      change(file, fields);
+      writeFileSync(join(work, name), file);
+      return join(work, name);
+    };
+    const MANY = 0xffffffff;
+    const cases: [string, RegExp][] = [
+      [corpusFile('media', 'found-trun-count-no-fields.mp4'), /E_CORRUPT_VIDEO/],
+      // The same run with a default sample size of 0: bounded by the index cap alone.
+      [
+        mutant('h264-fragmented.mp4', 'trun-size-0.mp4', (file, fields) => {
+          const run = fields('trun');
+          file.writeUInt32BE(file.readUInt32BE(run) & 0xff0000ff, run); // no per-sample field
+          file.writeUInt32BE(MANY, run + 4);
+          file.writeUInt32BE(0, fields('tfhd') + 20); // base offset, duration, then the size
+        }),
+        /E_INDEX_TOO_LARGE/,
+      ],
+      // stsz of explicit sizes renamed stz2: fields of 0 bits, then four billion of them.
+      [
+        mutant('h264-faststart.mp4', 'stz2-0-bits.mp4', (file, fields) => {
+          const sizes = fields('stsz');
+          file.write('stz2', sizes - 4, 'latin1');
+          file.writeUInt32BE(MANY, sizes + 8);
+        }),
+        /E_CORRUPT_VIDEO/,
+      ],
+      [
+        mutant('h264-faststart.mp4', 'stsz-constant.mp4', (file, fields) => {
+          file.writeUInt32BE(1, fields('stsz') + 4);
+          file.writeUInt32BE(MANY, fields('stsz') + 8);
+        }),
+        /E_CORRUPT_VIDEO/,
+      ],
+      // Runs past the samples there are are trimmed: the video's own frames are planned.
+      [
+        mutant('h264-bframes.mp4', 'stts-run.mp4', (file, fields) => {
+          fields('ctts');
+          file.writeUInt32BE(MANY, fields('stts') + 8);
+        }),
+        /planned/,
+      ],
+      [
+        mutant('h264-bframes.mp4', 'ctts-run.mp4', (file, fields) =>
+          file.writeUInt32BE(MANY, fields('ctts') + 8),
+        ),
+        /planned/,
+      ],
+    ];
+    try {
+      for (const [file, outcome] of cases) {
+        const run = fuzzCli(['--target', 'media', '--reproduce', file], 120_000);
+        assert.equal(run.status, 0, `${file}: ${run.signal ?? ''} ${run.output.slice(-2000)}`);
+        assert.match(run.output, new RegExp(`the contract holds .*${outcome.source}`), file);
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   test('a RangeError of the demuxer in a lookup after the open is E_CORRUPT_VIDEO, not an internal error', async () => {

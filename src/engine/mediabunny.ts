@@ -1,10 +1,12 @@
 import { createRequire } from 'node:module';
 import type * as Mediabunny from 'mediabunny';
-import type { InputVideoTrack } from 'mediabunny';
+import type { InputVideoTrack, Source } from 'mediabunny';
 import { ThumbnailerError } from '../errors.js';
+import { indexTooLarge } from './index-caps.js';
 
 let loaded: typeof Mediabunny | undefined;
 let guarded = false;
+let boxesGuarded = false;
 
 /**
  * mediabunny, from its single-file CommonJS build (27 ms instead of 48 ms for the tree of ES
@@ -15,6 +17,7 @@ export function mediabunny(): typeof Mediabunny {
   if (!loaded) {
     loaded = createRequire(import.meta.url)('mediabunny') as typeof Mediabunny;
     guarded = guardStuckReads(loaded);
+    boxesGuarded = guardBoxCounts(loaded);
   }
   return loaded;
 }
@@ -23,6 +26,21 @@ export function mediabunny(): typeof Mediabunny {
 export function stuckReadGuardInstalled(): boolean {
   mediabunny();
   return guarded;
+}
+
+/** Whether the guard on the MP4 demuxer's sample counts (below) is in place. */
+export function boxCountGuardInstalled(): boolean {
+  mediabunny();
+  return boxesGuarded;
+}
+
+/** The `maxIndexBytes` of each source the engine made, for the sample-count guard below. */
+const indexCaps = new WeakMap<object, number>();
+
+/** Gives a source's demuxer the index cap: a sample table past it is refused, not built. */
+export function capIndex<S extends Source>(source: S, maxIndexBytes: number): S {
+  indexCaps.set(source, maxIndexBytes);
+  return source;
 }
 
 /**
@@ -121,4 +139,122 @@ export function checkSampleTable(track: InputVideoTrack): void {
       );
     }
   }
+}
+
+interface BoxSlice {
+  view: DataView;
+  bufferPos: number;
+  readonly remainingLength: number;
+}
+
+interface TimingEntry {
+  startIndex: number;
+  count: number;
+}
+
+interface IsobmffTrack {
+  sampleTable?: {
+    sampleSizes: unknown[];
+    sampleTimingEntries: TimingEntry[];
+    sampleCompositionTimeOffsets: TimingEntry[];
+  } | null;
+  currentFragmentState?: { defaultSampleSize: number | null } | null;
+}
+
+interface IsobmffDemuxer {
+  currentTrack: IsobmffTrack | null;
+  reader?: { source?: object; fileSizeNonStrict?: number | null };
+  traverseBox(slice: BoxSlice): boolean;
+}
+
+/** A box's name and where its fields start in the slice's view; undefined past the slice. */
+function peekBox(slice: BoxSlice): { name: string; fields: number; length: number } | undefined {
+  if (slice.remainingLength < 8) return undefined;
+  const at = slice.bufferPos;
+  const { view } = slice;
+  const name = String.fromCharCode(
+    view.getUint8(at + 4),
+    view.getUint8(at + 5),
+    view.getUint8(at + 6),
+    view.getUint8(at + 7),
+  );
+  const large = view.getUint32(at) === 1;
+  const header = large ? 16 : 8;
+  return { name, fields: at + header, length: slice.remainingLength - header };
+}
+
+/** Trims a table's run-length entries to the samples the track has. */
+function clipEntries(entries: TimingEntry[], samples: number): TimingEntry[] {
+  const kept = entries.filter((entry) => entry.startIndex < samples);
+  for (const entry of kept) entry.count = Math.min(entry.count, samples - entry.startIndex);
+  return kept;
+}
+
+/**
+ * mediabunny 1.61's MP4 demuxer makes one object per sample a table counts, and some counts are
+ * read from a box, not bounded by its bytes:
+ * - a `trun` (fragment run) without per-sample fields: four billion samples of the defaults from
+ *   12 bytes, a loop that never yields and fills the heap (found by fuzzing);
+ * - a `stz2` of a field size of 0 bits: as many sizes as its count, read from no bytes;
+ * - `stts` and `ctts` run lengths, expanded sample by sample when `ctts` is present: a few entries
+ *   of four billion samples each.
+ * So each count is checked against what the file can hold before the demuxer loops on it: a run's
+ * samples of the default size must fit in the file, and at 4 bytes a sample (what a run listing
+ * sizes would take) within `maxIndexBytes`; a constant `stsz` size times its count must fit in the
+ * file; `stz2` field sizes are the standard's 4, 8 or 16 bits; timing and composition runs past the
+ * samples the table sizes are trimmed (those samples do not exist; ffmpeg ignores them too). The
+ * demuxer class is internal to mediabunny, reached through the MP4 format's `_createDemuxer`.
+ */
+function guardBoxCounts(mb: typeof Mediabunny): boolean {
+  const format = mb.MP4 as unknown as { _createDemuxer?: (input: unknown) => unknown };
+  if (typeof format._createDemuxer !== 'function') return false;
+  const prototype = Object.getPrototypeOf(format._createDemuxer({})) as IsobmffDemuxer;
+  if (typeof prototype.traverseBox !== 'function') return false;
+  const traverseBox = prototype.traverseBox;
+  /** The sample count of a table's `stsz`/`stz2`: its sizes list only one for a constant size. */
+  const sampleCounts = new WeakMap<object, number>();
+  prototype.traverseBox = function (this: IsobmffDemuxer, slice: BoxSlice) {
+    const box = peekBox(slice);
+    const table = this.currentTrack?.sampleTable;
+    const cap = (this.reader?.source && indexCaps.get(this.reader.source)) ?? Infinity;
+    const fileSize = this.reader?.fileSizeNonStrict ?? Infinity;
+    const corrupt = (what: string) =>
+      new ThumbnailerError('E_CORRUPT_VIDEO', `The video's index is corrupt: ${what}.`);
+    const { view } = slice;
+    if (box?.name === 'trun' && this.currentTrack?.currentFragmentState && box.length >= 8) {
+      const flags = view.getUint32(box.fields) & 0xffffff;
+      const count = view.getUint32(box.fields + 4);
+      // Duration, size, flags or composition offset per sample: the count is bounded by the bytes.
+      if ((flags & 0xf00) === 0) {
+        const size = this.currentTrack.currentFragmentState.defaultSampleSize ?? 0;
+        if (count * size > fileSize) {
+          throw corrupt(`a fragment claims ${count} samples of ${size} bytes in a file of ${fileSize}`);
+        }
+        if (count * 4 > cap) throw indexTooLarge(`fragment run of ${count} samples`, count * 4, cap);
+      }
+    } else if (box?.name === 'stsz' && table && box.length >= 12) {
+      const size = view.getUint32(box.fields + 4);
+      const count = view.getUint32(box.fields + 8);
+      if (count * size > fileSize) {
+        throw corrupt(`${count} samples of ${size} bytes in a file of ${fileSize}`);
+      }
+      sampleCounts.set(table, count);
+    } else if (box?.name === 'stz2' && table && box.length >= 12) {
+      const bits = view.getUint8(box.fields + 7);
+      if (bits !== 4 && bits !== 8 && bits !== 16) throw corrupt(`sample sizes of ${bits} bits`);
+      sampleCounts.set(table, view.getUint32(box.fields + 8));
+    }
+    const found = traverseBox.call(this, slice);
+    if (box?.name === 'stbl' && table) {
+      const samples = sampleCounts.get(table) ?? table.sampleSizes.length;
+      table.sampleTimingEntries = clipEntries(table.sampleTimingEntries, samples);
+      table.sampleCompositionTimeOffsets = clipEntries(table.sampleCompositionTimeOffsets, samples);
+      // With composition offsets, the demuxer lists every sample's time: as large as a size list.
+      if (table.sampleCompositionTimeOffsets.length > 0 && samples * 4 > cap) {
+        throw indexTooLarge(`sample table of ${samples} samples`, samples * 4, cap);
+      }
+    }
+    return found;
+  };
+  return true;
 }

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Source } from 'mediabunny';
-import { mediabunny } from './mediabunny.js';
+import { capIndex, mediabunny } from './mediabunny.js';
 import { ThumbnailerError } from '../errors.js';
 import { indexTooLarge } from './index-caps.js';
 import type { RangedVideoSource, VideoSource } from './types.js';
@@ -89,7 +89,7 @@ function countingSource(source: RangedVideoSource, alreadyRead = 0): ByteSource 
     demuxerSource: (maxReadBytes = Infinity, pattern: ReadPattern = 'exact') => {
       // A read ahead goes past what the demuxer asked for by at most the slack.
       const largestRead = maxReadBytes + (pattern === 'readAhead' ? READ_AHEAD_SLACK : 0);
-      return new (mediabunny().CustomSource)({
+      const demuxerSource = new (mediabunny().CustomSource)({
         getSize: () => source.size,
         read: (start, end) => {
           if (end - start > largestRead) throw indexTooLarge('index', end - start, maxReadBytes);
@@ -100,6 +100,7 @@ function countingSource(source: RangedVideoSource, alreadyRead = 0): ByteSource 
         // 12 MB of a selection's keyframes alive while its ffmpeg ran (60-minute default outputs).
         maxCacheSize: (pattern === 'readAhead' ? 16 : 4) * 1024 * 1024,
       });
+      return capIndex(demuxerSource, maxReadBytes);
     },
     bytesRead: () => bytes,
     close: async () => undefined,
