@@ -123,6 +123,16 @@ describe('found by fuzzing: media', () => {
         }),
         /E_INDEX_TOO_LARGE/,
       ],
+      // 100 000 samples would fit a 1 MiB index at 4 bytes each, not at the 200 each costs in memory.
+      [
+        mutant('h264-fragmented.mp4', 'trun-100k.mp4', (file, fields) => {
+          const run = fields('trun');
+          file.writeUInt32BE(file.readUInt32BE(run) & 0xff0000ff, run);
+          file.writeUInt32BE(100_000, run + 4);
+          file.writeUInt32BE(0, fields('tfhd') + 20);
+        }),
+        /E_INDEX_TOO_LARGE/,
+      ],
       // stsz of explicit sizes renamed stz2: fields of 0 bits, then four billion of them.
       [
         mutant('h264-faststart.mp4', 'stz2-0-bits.mp4', (file, fields) => {

@@ -163,9 +163,18 @@ interface IsobmffTrack {
 
 interface IsobmffDemuxer {
   currentTrack: IsobmffTrack | null;
+  currentFragment: object | null;
   reader?: { source?: object; fileSizeNonStrict?: number | null };
   traverseBox(slice: BoxSlice): boolean;
 }
+
+/**
+ * What one sample of a fragment costs in mediabunny 1.61's memory (an object of its time, size,
+ * offset and flags): 16 million samples of a 2 KB file took 3.4 GB. A fragment's samples count
+ * against `maxIndexBytes` at this price, so the cap bounds what the demuxer holds, not only what it
+ * reads: 335 000 samples at the default 64 MiB (a fragment is usually one GOP, a few hundred).
+ */
+const FRAGMENT_SAMPLE_BYTES = 200;
 
 /** A box's name and where its fields start in the slice's view; undefined past the slice. */
 function peekBox(slice: BoxSlice): { name: string; fields: number; length: number } | undefined {
@@ -199,10 +208,13 @@ function clipEntries(entries: TimingEntry[], samples: number): TimingEntry[] {
  * - `stts` and `ctts` run lengths, expanded sample by sample when `ctts` is present: a few entries
  *   of four billion samples each.
  * So each count is checked against what the file can hold before the demuxer loops on it: a run's
- * samples of the default size must fit in the file, and at 4 bytes a sample (what a run listing
- * sizes would take) within `maxIndexBytes`; a constant `stsz` size times its count must fit in the
- * file; `stz2` field sizes are the standard's 4, 8 or 16 bits; timing and composition runs past the
- * samples the table sizes are trimmed (those samples do not exist; ffmpeg ignores them too). The
+ * samples of the default size must fit in the file, and a fragment's samples, at what each costs in
+ * memory (FRAGMENT_SAMPLE_BYTES), within `maxIndexBytes`; a constant `stsz` size times its count
+ * must fit in the file; `stz2` field sizes are the standard's 4, 8 or 16 bits; timing and
+ * composition runs past the samples the table sizes are trimmed (those samples do not exist; ffmpeg
+ * ignores them too). A moov's samples count at 4 bytes each, what a list of their sizes takes, though
+ * mediabunny holds about 80 bytes a sample when it lists their times: a tighter price would refuse
+ * a day-long recording with B-frames at the default cap. The
  * demuxer class is internal to mediabunny, reached through the MP4 format's `_createDemuxer`.
  */
 function guardBoxCounts(mb: typeof Mediabunny): boolean {
@@ -213,6 +225,8 @@ function guardBoxCounts(mb: typeof Mediabunny): boolean {
   const traverseBox = prototype.traverseBox;
   /** The sample count of a table's `stsz`/`stz2`: its sizes list only one for a constant size. */
   const sampleCounts = new WeakMap<object, number>();
+  /** The samples of a fragment's runs so far (a `moof` may hold many runs). */
+  const fragmentSamples = new WeakMap<object, number>();
   prototype.traverseBox = function (this: IsobmffDemuxer, slice: BoxSlice) {
     const box = peekBox(slice);
     const table = this.currentTrack?.sampleTable;
@@ -221,16 +235,27 @@ function guardBoxCounts(mb: typeof Mediabunny): boolean {
     const corrupt = (what: string) =>
       new ThumbnailerError('E_CORRUPT_VIDEO', `The video's index is corrupt: ${what}.`);
     const { view } = slice;
-    if (box?.name === 'trun' && this.currentTrack?.currentFragmentState && box.length >= 8) {
+    if (
+      box?.name === 'trun' &&
+      this.currentFragment &&
+      this.currentTrack?.currentFragmentState &&
+      box.length >= 8
+    ) {
       const flags = view.getUint32(box.fields) & 0xffffff;
       const count = view.getUint32(box.fields + 4);
-      // Duration, size, flags or composition offset per sample: the count is bounded by the bytes.
-      if ((flags & 0xf00) === 0) {
-        const size = this.currentTrack.currentFragmentState.defaultSampleSize ?? 0;
-        if (count * size > fileSize) {
-          throw corrupt(`a fragment claims ${count} samples of ${size} bytes in a file of ${fileSize}`);
-        }
-        if (count * 4 > cap) throw indexTooLarge(`fragment run of ${count} samples`, count * 4, cap);
+      // Without a duration, size, flag or offset per sample, no byte bounds the count.
+      const size = this.currentTrack.currentFragmentState.defaultSampleSize ?? 0;
+      if ((flags & 0xf00) === 0 && count * size > fileSize) {
+        throw corrupt(`a fragment claims ${count} samples of ${size} bytes in a file of ${fileSize}`);
+      }
+      const samples = (fragmentSamples.get(this.currentFragment) ?? 0) + count;
+      fragmentSamples.set(this.currentFragment, samples);
+      if (samples * FRAGMENT_SAMPLE_BYTES > cap) {
+        throw indexTooLarge(
+          `fragment (${samples} samples, held at about ${FRAGMENT_SAMPLE_BYTES} bytes each)`,
+          samples * FRAGMENT_SAMPLE_BYTES,
+          cap,
+        );
       }
     } else if (box?.name === 'stsz' && table && box.length >= 12) {
       const size = view.getUint32(box.fields + 4);
