@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import webvtt from 'webvtt-parser';
 import { runLoop } from '../fuzz/loop.js';
@@ -16,6 +16,7 @@ import type { InputFacts } from '../src/engine/types.js';
 import { openTrackIndex } from '../src/engine/video.js';
 import { ThumbnailerError } from '../src/errors.js';
 import { buildApp } from '../src/hosts/http/app.js';
+import { CITY, ffmpeg } from './support/media.js';
 import { ROOT } from './support/worker.js';
 
 /**
@@ -113,7 +114,7 @@ describe('found by fuzzing: media', () => {
     const MANY = 0xffffffff;
     const cases: [string, RegExp][] = [
       [corpusFile('media', 'found-trun-count-no-fields.mp4'), /E_CORRUPT_VIDEO/],
-      // The same run with a default sample size of 0: bounded by the index cap alone.
+      // The same run with a default sample size of 0: four billion empty samples.
       [
         mutant('h264-fragmented.mp4', 'trun-size-0.mp4', (file, fields) => {
           const run = fields('trun');
@@ -121,16 +122,18 @@ describe('found by fuzzing: media', () => {
           file.writeUInt32BE(MANY, run + 4);
           file.writeUInt32BE(0, fields('tfhd') + 20); // base offset, duration, then the size
         }),
-        /E_INDEX_TOO_LARGE/,
+        /E_CORRUPT_VIDEO/,
       ],
-      // 100 000 samples would fit a 1 MiB index at 4 bytes each, not at the 200 each costs in memory.
+      // A run listing 100 000 sizes: 400 KB fit a 1 MiB index, the 200 bytes each costs in memory
+      // do not.
       [
-        mutant('h264-fragmented.mp4', 'trun-100k.mp4', (file, fields) => {
-          const run = fields('trun');
-          file.writeUInt32BE(file.readUInt32BE(run) & 0xff0000ff, run);
-          file.writeUInt32BE(100_000, run + 4);
-          file.writeUInt32BE(0, fields('tfhd') + 20);
-        }),
+        (() => {
+          const sizes = mp4Box('trun', u32(0x200, 100_000), Buffer.alloc(400_000));
+          const moof = mp4Box('moof', mp4Box('traf', mp4Box('tfhd', u32(0x28, 1, 512, 0)), sizes));
+          const file = Buffer.concat([readFileSync(corpusFile('media', 'h264-fragmented.mp4')), moof]);
+          writeFileSync(join(work, 'trun-100k.mp4'), file);
+          return join(work, 'trun-100k.mp4');
+        })(),
         /E_INDEX_TOO_LARGE/,
       ],
       // stsz of explicit sizes renamed stz2: fields of 0 bits, then four billion of them.
@@ -180,6 +183,159 @@ describe('found by fuzzing: media', () => {
       pickFrom(corpusFile('media', 'found-slice-range-error.webm')),
       isCode('E_CORRUPT_VIDEO'),
     );
+  });
+});
+
+/** An MP4 box: size, type, then its parts. */
+function mp4Box(type: string, ...parts: Buffer[]): Buffer {
+  const body = Buffer.concat(parts);
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(8 + body.length);
+  head.write(type, 4, 'latin1');
+  return Buffer.concat([head, body]);
+}
+
+function u32(...values: number[]): Buffer {
+  const out = Buffer.alloc(4 * values.length);
+  values.forEach((value, at) => out.writeUInt32BE(value, 4 * at));
+  return out;
+}
+
+/** A fragment of `count` samples of the defaults (no per-sample field), `tfhd` flags as given. */
+const tinyMoof = (count: number, tfhd: number[]) =>
+  mp4Box('moof', mp4Box('traf', mp4Box('tfhd', u32(...tfhd)), mp4Box('trun', u32(0, count))));
+
+/**
+ * Runs a file through the index route with the engine's default caps (64 MiB of index), in a process
+ * of its own: `outcome` is the error code or "planned", or undefined when it did not end in time.
+ */
+function openWithDefaults(file: string, timeoutMs: number): string | undefined {
+  const script = `
+    import { openByteSource } from './src/engine/source.ts';
+    import { openTrackIndex } from './src/engine/video.ts';
+    import { DEFAULT_LIMITS } from './src/engine/options.ts';
+    import { evenlySpacedTimes } from './src/engine/plan.ts';
+    const bytes = await openByteSource({ kind: 'file', path: ${JSON.stringify(file)} });
+    try {
+      const opened = await openTrackIndex(bytes.demuxerSource(DEFAULT_LIMITS.maxIndexBytes), DEFAULT_LIMITS.maxSampleBytes);
+      const end = await opened.track.computeDuration();
+      await opened.index.pick(evenlySpacedTimes(end - opened.start, 6), 'accurate');
+      console.log('outcome planned');
+    } catch (error) { console.log('outcome', error.code ?? error.message); }
+    await bytes.close();`;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
+  return /^outcome (\S+)/m.exec(run.stdout)?.[1];
+}
+
+describe('found by attacking the guards: MP4 work no byte bounds', () => {
+  const work = mkdtempSync(join(tmpdir(), 'guard-attacks-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+  const seed = (name: string) => readFileSync(corpusFile('media', name));
+  const write = (name: string, data: Buffer) => {
+    writeFileSync(join(work, name), data);
+    return join(work, name);
+  };
+
+  test('fragments of empty samples, or more samples in all than the file has bytes, are corrupt', () => {
+    // Each fragment is 56 bytes and claims thousands of samples: 200 fragments of 335 000 took
+    // 20 s and 1.4 GB; 16 000 of 5 200 more than a minute on a first run.
+    const empty = write(
+      'empty-runs.mp4',
+      Buffer.concat([
+        seed('h264-fragmented.mp4'),
+        ...Array.from({ length: 200 }, () => tinyMoof(335_000, [0x28, 1, 512, 0])),
+      ]),
+    );
+    const sized = write(
+      'one-byte-runs.mp4',
+      Buffer.concat([
+        seed('h264-fragmented.mp4'),
+        ...Array.from({ length: 400 }, () => tinyMoof(5_000, [0x38, 1, 512, 1, 0])),
+      ]),
+    );
+    for (const file of [empty, sized]) {
+      const run = fuzzCli(['--target', 'media', '--reproduce', file], 120_000);
+      assert.match(run.output, /the contract holds .*E_CORRUPT_VIDEO/, `${file}: ${run.output.slice(-1000)}`);
+      assert.equal(openWithDefaults(file, 120_000), 'E_CORRUPT_VIDEO', file);
+    }
+  });
+
+  test('a track stored as one chunk is read as the interleaved file is, sample by sample', async () => {
+    // mediabunny added up a chunk's sizes for every sample looked up: quadratic on a GOP walk.
+    const oneChunk = join(work, 'one-chunk.mp4');
+    await ffmpeg([
+      '-v',
+      'error',
+      '-i',
+      CITY,
+      '-an',
+      '-c',
+      'copy',
+      '-chunk_duration',
+      '1000000000',
+      '-chunk_size',
+      '2000000000',
+      oneChunk,
+    ]);
+    const frames = async (file: string) => {
+      const data = new Uint8Array(readFileSync(file));
+      const bytes = await openByteSource({
+        kind: 'ranged',
+        name: file,
+        size: data.length,
+        read: async (a, b) => data.slice(a, b),
+      });
+      const opened = await openTrackIndex(bytes.demuxerSource(64 * 1024 * 1024), 8 * 1024 * 1024);
+      assert.ok(opened);
+      try {
+        const table = (
+          opened.track as unknown as {
+            _backing: { internalTrack: { sampleTable: { sampleToChunk: { samplesPerChunk: number }[] } } };
+          }
+        )._backing.internalTrack.sampleTable;
+        const picks = await opened.index.pick(evenlySpacedTimes(7, 10), 'accurate');
+        return {
+          picks: JSON.stringify(picks),
+          longestChunk: Math.max(...table.sampleToChunk.map((entry) => entry.samplesPerChunk)),
+        };
+      } finally {
+        opened.input.dispose();
+      }
+    };
+    const [single, interleaved] = [await frames(oneChunk), await frames(CITY)];
+    assert.equal(single.longestChunk, 1, 'the one chunk of 190 samples is split');
+    assert.equal(single.picks, interleaved.picks);
+  });
+
+  test('a tfra of one time repeated is skipped, not de-duplicated one splice at a time', () => {
+    // 270 000 entries of time 0 took 27 s of a blocked event loop; a million, minutes.
+    const file = seed('h264-fragmented.mp4');
+    const mfraAt = file.lastIndexOf('mfra', file.length, 'latin1') - 4;
+    const entries = Buffer.alloc(1_000_000 * 11);
+    const tfra = mp4Box('tfra', u32(0, 1, 0, 1_000_000), entries);
+    const mfra = mp4Box('mfra', tfra, mp4Box('mfro', u32(0, 8 + tfra.length + 16)));
+    const repeated = write('tfra-repeats.mp4', Buffer.concat([file.subarray(0, mfraAt), mfra]));
+    assert.equal(openWithDefaults(repeated, 120_000), 'planned');
+  });
+
+  test('a constant sample size with composition offsets counts at what each listed time costs', () => {
+    // 16 million samples of 1 byte in 16 MB of zeros took 1.5 GB once their times were listed.
+    const file = Buffer.from(seed('h264-bframes.mp4'));
+    const fields = (box: string) => file.indexOf(box, 0, 'latin1') + 4;
+    const count = 1_000_000;
+    file.writeUInt32BE(1, fields('stsz') + 4);
+    file.writeUInt32BE(count, fields('stsz') + 8);
+    file.writeUInt32BE(count, fields('stts') + 8);
+    const padding = Buffer.alloc(count + 16);
+    padding.writeUInt32BE(padding.length);
+    padding.write('free', 4, 'latin1');
+    const constant = write('constant-ctts.mp4', Buffer.concat([file, padding]));
+    // At 4 bytes a sample a million would fit the 64 MiB cap; at 80 they do not.
+    assert.equal(openWithDefaults(constant, 120_000), 'E_INDEX_TOO_LARGE');
   });
 });
 

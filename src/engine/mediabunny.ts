@@ -106,16 +106,54 @@ function guardStuckReads(mb: typeof Mediabunny): boolean {
   return true;
 }
 
+interface ChunkEntry {
+  startSampleIndex: number;
+  startChunkIndex: number;
+  samplesPerChunk: number;
+  sampleDescriptionIndex: number;
+}
+
 interface SampleTable {
-  sampleSizes?: unknown[];
-  sampleToChunk?: { samplesPerChunk?: number }[];
+  sampleSizes?: number[];
+  sampleToChunk?: ChunkEntry[];
+  chunkOffsets?: number[];
+}
+
+/** Samples a chunk may hold before the table is rewritten with one sample a chunk (see below). */
+const LARGEST_CHUNK = 64;
+
+/**
+ * The same table with one sample a chunk, each at its own offset: mediabunny's lookup of a sample
+ * adds up the sizes of the whole chunk, so a track stored as one chunk (a non-interleaved file, or
+ * a crafted one: 200 000 samples in one chunk behind one keyframe took more than a minute) makes
+ * every lookup as long as the track, and walking a GOP quadratic. Made once, in one pass over the
+ * samples; the returned offsets are the file's own.
+ */
+function splitChunks(table: Required<SampleTable>): void {
+  const { sampleSizes, sampleToChunk, chunkOffsets } = table;
+  const offsets: number[] = [];
+  const entries: ChunkEntry[] = [];
+  for (const [at, entry] of sampleToChunk.entries()) {
+    const chunkEnd = sampleToChunk[at + 1]?.startChunkIndex ?? chunkOffsets.length;
+    entries.push({ ...entry, startChunkIndex: offsets.length, samplesPerChunk: 1 });
+    let sample = entry.startSampleIndex;
+    for (let chunk = entry.startChunkIndex; chunk < chunkEnd && sample < sampleSizes.length; chunk++) {
+      let offset = chunkOffsets[chunk]!;
+      for (let k = 0; k < entry.samplesPerChunk && sample < sampleSizes.length; k++, sample++) {
+        offsets.push(offset);
+        offset += sampleSizes[sample]!;
+      }
+    }
+  }
+  table.sampleToChunk = entries;
+  table.chunkOffsets = offsets;
 }
 
 /**
  * mediabunny 1.61 finds a sample's offset by adding up the sizes of the samples before it in its
  * chunk: an MP4 whose `stsc` claims four billion samples a chunk makes one lookup a loop of four
  * billion steps that never yields. No chunk holds more samples than its track has, so such a sample
- * table is corrupt, and refused before any lookup. The table is internal to mediabunny, read
+ * table is corrupt, and refused before any lookup; a table of large chunks is split (splitChunks). The table is internal to mediabunny, read
  * through the track's `_backing` (a fragmented file has none); where it is not found nothing is
  * checked.
  */
@@ -139,11 +177,28 @@ export function checkSampleTable(track: InputVideoTrack): void {
       );
     }
   }
+  // Chunk runs that go back (a first chunk before the previous one) leave samples at no offset.
+  const back = table.sampleToChunk.findIndex(
+    (entry, at, all) => at > 0 && entry.startChunkIndex < all[at - 1]!.startChunkIndex,
+  );
+  if (back !== -1) {
+    throw new ThumbnailerError(
+      'E_CORRUPT_VIDEO',
+      `The video's index is corrupt: its chunk run ${back + 1} starts before the one ahead of it.`,
+    );
+  }
+  if (
+    Array.isArray(table.chunkOffsets) &&
+    table.sampleToChunk.some((entry) => entry.samplesPerChunk > LARGEST_CHUNK)
+  ) {
+    splitChunks(table as Required<SampleTable>);
+  }
 }
 
 interface BoxSlice {
   view: DataView;
   bufferPos: number;
+  filePos: number;
   readonly remainingLength: number;
 }
 
@@ -176,8 +231,13 @@ interface IsobmffDemuxer {
  */
 const FRAGMENT_SAMPLE_BYTES = 200;
 
+/** What a sample's listed presentation time costs in mediabunny's memory (4 million: 330 MB). */
+const LISTED_TIME_BYTES = 80;
+
 /** A box's name and where its fields start in the slice's view; undefined past the slice. */
-function peekBox(slice: BoxSlice): { name: string; fields: number; length: number } | undefined {
+function peekBox(
+  slice: BoxSlice,
+): { name: string; size: number; fields: number; length: number } | undefined {
   if (slice.remainingLength < 8) return undefined;
   const at = slice.bufferPos;
   const { view } = slice;
@@ -188,9 +248,38 @@ function peekBox(slice: BoxSlice): { name: string; fields: number; length: numbe
     view.getUint8(at + 7),
   );
   const large = view.getUint32(at) === 1;
+  if (large && slice.remainingLength < 16) return undefined;
+  const size = large ? Number(view.getBigUint64(at + 8)) : view.getUint32(at);
   const header = large ? 16 : 8;
-  return { name, fields: at + header, length: slice.remainingLength - header };
+  return { name, size, fields: at + header, length: slice.remainingLength - header };
 }
+
+/**
+ * Whether a `tfra` (the random-access table of fragments) has more entries of one time than the
+ * demuxer can take: mediabunny 1.61 drops each repeated time with a splice of the whole table, a
+ * quadratic loop that never yields (270 000 entries of time 0 took 27 s). A table of repeated times
+ * points nowhere useful: it is skipped, and fragments are found by walking them.
+ */
+function tfraRepeats(view: DataView, fields: number, length: number): boolean {
+  if (length < 16) return false;
+  const version = view.getUint8(fields);
+  const word = view.getUint32(fields + 8);
+  const count = view.getUint32(fields + 12);
+  const numbers = ((word >> 4) & 3) + ((word >> 2) & 3) + (word & 3) + 3;
+  const entry = (version === 1 ? 16 : 8) + numbers;
+  const times = new Set<number>();
+  let repeats = 0;
+  for (let i = 0; i < count && 16 + (i + 1) * entry <= length; i++) {
+    const at = fields + 16 + i * entry;
+    const time = version === 1 ? Number(view.getBigUint64(at)) : view.getUint32(at);
+    if (times.has(time) && ++repeats > MAX_TFRA_REPEATS) return true;
+    times.add(time);
+  }
+  return false;
+}
+
+/** Repeated times a `tfra` may have (a muxer's slip), past which it is skipped. */
+const MAX_TFRA_REPEATS = 64;
 
 /** Trims a table's run-length entries to the samples the track has. */
 function clipEntries(entries: TimingEntry[], samples: number): TimingEntry[] {
@@ -207,14 +296,20 @@ function clipEntries(entries: TimingEntry[], samples: number): TimingEntry[] {
  * - a `stz2` of a field size of 0 bits: as many sizes as its count, read from no bytes;
  * - `stts` and `ctts` run lengths, expanded sample by sample when `ctts` is present: a few entries
  *   of four billion samples each.
- * So each count is checked against what the file can hold before the demuxer loops on it: a run's
- * samples of the default size must fit in the file, and a fragment's samples, at what each costs in
- * memory (FRAGMENT_SAMPLE_BYTES), within `maxIndexBytes`; a constant `stsz` size times its count
- * must fit in the file; `stz2` field sizes are the standard's 4, 8 or 16 bits; timing and
- * composition runs past the samples the table sizes are trimmed (those samples do not exist; ffmpeg
- * ignores them too). A moov's samples count at 4 bytes each, what a list of their sizes takes, though
- * mediabunny holds about 80 bytes a sample when it lists their times: a tighter price would refuse
- * a day-long recording with B-frames at the default cap. The
+ * So each count is checked against what the file can hold before the demuxer loops on it:
+ * - a run without per-sample fields: its samples of the default size fit in the file, and a run of
+ *   more than one sample of no bytes is corrupt;
+ * - all fragments together (each counted on its first read) hold no more samples than the file
+ *   has bytes: 200 fragments of 56 bytes, each claiming 335 000 samples, took 20 s and 1.4 GB;
+ * - a fragment's samples, at what each costs in memory (FRAGMENT_SAMPLE_BYTES), fit
+ *   `maxIndexBytes`;
+ * - a constant `stsz` size times its count fits in the file; `stz2` fields are 4, 8 or 16 bits;
+ * - timing and composition runs past the samples the table sizes are trimmed (those samples do not
+ *   exist; ffmpeg ignores them too); the times mediabunny then lists count at 4 bytes each when
+ *   the file lists sizes (what the list took; a day of B-frames fits the default cap), at what they
+ *   cost (LISTED_TIME_BYTES) when one size serves all;
+ * - a `tfra` of many repeated times is skipped (tfraRepeats).
+ * The
  * demuxer class is internal to mediabunny, reached through the MP4 format's `_createDemuxer`.
  */
 function guardBoxCounts(mb: typeof Mediabunny): boolean {
@@ -227,6 +322,8 @@ function guardBoxCounts(mb: typeof Mediabunny): boolean {
   const sampleCounts = new WeakMap<object, number>();
   /** The samples of a fragment's runs so far (a `moof` may hold many runs). */
   const fragmentSamples = new WeakMap<object, number>();
+  /** A demuxer's samples over all its fragments, each counted on its first read. */
+  const fileTotals = new WeakMap<object, { samples: number; moofs: Map<number, object> }>();
   prototype.traverseBox = function (this: IsobmffDemuxer, slice: BoxSlice) {
     const box = peekBox(slice);
     const table = this.currentTrack?.sampleTable;
@@ -247,6 +344,18 @@ function guardBoxCounts(mb: typeof Mediabunny): boolean {
       const size = this.currentTrack.currentFragmentState.defaultSampleSize ?? 0;
       if ((flags & 0xf00) === 0 && count * size > fileSize) {
         throw corrupt(`a fragment claims ${count} samples of ${size} bytes in a file of ${fileSize}`);
+      }
+      if ((flags & 0xf00) === 0 && size === 0 && count > 1) {
+        throw corrupt(`a fragment claims ${count} samples of no bytes`);
+      }
+      // Every sample takes a byte at least: all the fragments together hold no more than the file.
+      const fragment = this.currentFragment as { moofOffset?: number };
+      let total = fileTotals.get(this);
+      if (!total) fileTotals.set(this, (total = { samples: 0, moofs: new Map() }));
+      const first = total.moofs.get(fragment.moofOffset ?? -1);
+      if (!first) total.moofs.set(fragment.moofOffset ?? -1, fragment);
+      if ((first ?? fragment) === fragment && (total.samples += count) > fileSize) {
+        throw corrupt(`its fragments claim ${total.samples} samples, more than the file's ${fileSize} bytes`);
       }
       const samples = (fragmentSamples.get(this.currentFragment) ?? 0) + count;
       fragmentSamples.set(this.currentFragment, samples);
@@ -269,14 +378,26 @@ function guardBoxCounts(mb: typeof Mediabunny): boolean {
       if (bits !== 4 && bits !== 8 && bits !== 16) throw corrupt(`sample sizes of ${bits} bits`);
       sampleCounts.set(table, view.getUint32(box.fields + 8));
     }
+    if (
+      box?.name === 'tfra' &&
+      box.size > box.fields - slice.bufferPos &&
+      tfraRepeats(view, box.fields, Math.min(box.length, box.size - (box.fields - slice.bufferPos)))
+    ) {
+      slice.filePos += box.size;
+      return true;
+    }
     const found = traverseBox.call(this, slice);
     if (box?.name === 'stbl' && table) {
       const samples = sampleCounts.get(table) ?? table.sampleSizes.length;
       table.sampleTimingEntries = clipEntries(table.sampleTimingEntries, samples);
       table.sampleCompositionTimeOffsets = clipEntries(table.sampleCompositionTimeOffsets, samples);
-      // With composition offsets, the demuxer lists every sample's time: as large as a size list.
-      if (table.sampleCompositionTimeOffsets.length > 0 && samples * 4 > cap) {
-        throw indexTooLarge(`sample table of ${samples} samples`, samples * 4, cap);
+      // With composition offsets, the demuxer lists every sample's time, about 80 bytes each. A
+      // list of sizes took the file 4 bytes a sample, priced so (a day of B-frames fits the default
+      // cap); one constant size took it none (16 million samples in 16 MB of zeros took 1.5 GB).
+      const price = table.sampleSizes.length === 1 ? LISTED_TIME_BYTES : 4;
+      const listed = table.sampleTimingEntries.reduce((sum, entry) => sum + entry.count, 0);
+      if (table.sampleCompositionTimeOffsets.length > 0 && listed * price > cap) {
+        throw indexTooLarge(`sample table of ${listed} timed samples`, listed * price, cap);
       }
     }
     return found;
