@@ -134,7 +134,8 @@ function splitChunks(table: Required<SampleTable>): void {
   const offsets: number[] = [];
   const entries: ChunkEntry[] = [];
   for (const [at, entry] of sampleToChunk.entries()) {
-    const chunkEnd = sampleToChunk[at + 1]?.startChunkIndex ?? chunkOffsets.length;
+    // Chunk numbers come from the file: past the chunks there are, none is walked.
+    const chunkEnd = Math.min(sampleToChunk[at + 1]?.startChunkIndex ?? Infinity, chunkOffsets.length);
     entries.push({ ...entry, startChunkIndex: offsets.length, samplesPerChunk: 1 });
     let sample = entry.startSampleIndex;
     for (let chunk = entry.startChunkIndex; chunk < chunkEnd && sample < sampleSizes.length; chunk++) {
