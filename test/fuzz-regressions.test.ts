@@ -8,7 +8,11 @@ import { Registry } from 'prom-client';
 import webvtt from 'webvtt-parser';
 import { runLoop } from '../fuzz/loop.js';
 import type { FuzzTarget } from '../fuzz/target.js';
-import { boxCountGuardInstalled, stuckReadGuardInstalled } from '../src/engine/mediabunny.js';
+import {
+  boxCountGuardInstalled,
+  lacedFrameGuardInstalled,
+  stuckReadGuardInstalled,
+} from '../src/engine/mediabunny.js';
 import { parseGenerateOptions } from '../src/engine/options.js';
 import { evenlySpacedTimes, planStoryboard, storyboardVtt } from '../src/engine/plan.js';
 import { openByteSource } from '../src/engine/source.js';
@@ -336,6 +340,53 @@ describe('found by attacking the guards: MP4 work no byte bounds', () => {
     const constant = write('constant-ctts.mp4', Buffer.concat([file, padding]));
     // At 4 bytes a sample a million would fit the 64 MiB cap; at 80 they do not.
     assert.equal(openWithDefaults(constant, 120_000), 'E_INDEX_TOO_LARGE');
+  });
+});
+
+describe('found by attacking the guards: Matroska', () => {
+  const work = mkdtempSync(join(tmpdir(), 'guard-attacks-mkv-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  /** The Cues-first seed, its Cues made Void and `blocks` more SimpleBlocks in its first cluster. */
+  function withBlocks(name: string, block: Buffer, blocks: number): string {
+    const seed = Buffer.from(readFileSync(corpusFile('media', 'h264-cues-front.mkv')));
+    const size8 = (n: number) => {
+      const out = Buffer.alloc(8);
+      out[0] = 0x01;
+      out.writeUIntBE(n, 2, 6);
+      return out;
+    };
+    seed.set([0xec, 0x10, 0x00, 0x00, 76], 658); // the Cues element becomes a Void of its size
+    const [cluster, header, size] = [739, 6, 1273];
+    assert.equal(seed.readUInt32BE(cluster), 0x1f43b675, 'the first cluster is where it was');
+    const body = Buffer.concat([
+      seed.subarray(cluster + header, cluster + header + size),
+      ...Array<Buffer>(blocks).fill(block),
+    ]);
+    const file = Buffer.concat([
+      seed.subarray(0, cluster),
+      Buffer.from([0x1f, 0x43, 0xb6, 0x75]),
+      size8(body.length),
+      body,
+      seed.subarray(cluster + header + size),
+    ]);
+    size8(file.length - 52).copy(file, 44); // the segment's size
+    writeFileSync(join(work, name), file);
+    return join(work, name);
+  }
+
+  test('laced blocks are expanded one at a time, their frames counted against the index cap', () => {
+    // 8 000 blocks of 256 empty frames (60 KB) took 63 s and 2 GB: one splice per frame.
+    assert.ok(lacedFrameGuardInstalled(), "the guard on mediabunny's Matroska demuxer is in place");
+    const laced = Buffer.from([0xa3, 0x85, 0x81, 0x00, 0x00, 0x84, 0xff]); // fixed lacing, 256 frames
+    const many = withBlocks('laced-8000.mkv', laced, 8_000);
+    const run = fuzzCli(['--target', 'media', '--reproduce', many], 120_000);
+    assert.equal(run.status, 0, run.output.slice(-2000));
+    assert.match(run.output, /the contract holds .*E_INDEX_TOO_LARGE/);
+    assert.equal(openWithDefaults(many, 120_000), 'E_INDEX_TOO_LARGE');
+    // A few laced blocks are frames like any others.
+    const few = fuzzCli(['--target', 'media', '--reproduce', withBlocks('laced-10.mkv', laced, 10)], 120_000);
+    assert.match(few.output, /the contract holds .*planned/, few.output.slice(-2000));
   });
 });
 

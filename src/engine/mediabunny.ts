@@ -7,6 +7,7 @@ import { indexTooLarge } from './index-caps.js';
 let loaded: typeof Mediabunny | undefined;
 let guarded = false;
 let boxesGuarded = false;
+let lacesGuarded = false;
 
 /**
  * mediabunny, from its single-file CommonJS build (27 ms instead of 48 ms for the tree of ES
@@ -18,6 +19,7 @@ export function mediabunny(): typeof Mediabunny {
     loaded = createRequire(import.meta.url)('mediabunny') as typeof Mediabunny;
     guarded = guardStuckReads(loaded);
     boxesGuarded = guardBoxCounts(loaded);
+    lacesGuarded = guardLacedFrames(loaded);
   }
   return loaded;
 }
@@ -32,6 +34,12 @@ export function stuckReadGuardInstalled(): boolean {
 export function boxCountGuardInstalled(): boolean {
   mediabunny();
   return boxesGuarded;
+}
+
+/** Whether the guard on the Matroska demuxer's laced frames (below) is in place. */
+export function lacedFrameGuardInstalled(): boolean {
+  mediabunny();
+  return lacesGuarded;
 }
 
 /** The `maxIndexBytes` of each source the engine made, for the sample-count guard below. */
@@ -402,6 +410,57 @@ function guardBoxCounts(mb: typeof Mediabunny): boolean {
       }
     }
     return found;
+  };
+  return true;
+}
+
+interface LacedBlock {
+  lacing: number;
+  data?: Uint8Array;
+}
+
+interface MatroskaDemuxer {
+  reader?: { source?: object };
+  expandLacedBlocks(blocks: LacedBlock[], track: unknown): void;
+}
+
+/**
+ * mediabunny 1.61 expands a cluster's laced blocks (several frames in one block) in place, one
+ * splice of the cluster's block list per frame: quadratic, and never yielding. A 60 KB WebM of
+ * 8 000 blocks of 256 empty frames each took 63 s and 2 GB; header stripping copies its prefix
+ * into every frame's block (1 000 blocks behind a 1 MiB prefix: 2.2 GB). Here the blocks are
+ * expanded one at a time (linear), and a cluster's frames count against `maxIndexBytes` at what
+ * each holds, FRAGMENT_SAMPLE_BYTES plus its data: past it, E_INDEX_TOO_LARGE, on which the open
+ * hands the file to ffmpeg, as it does a cluster over the cap. The demuxer class is internal,
+ * reached through the Matroska format's `_createDemuxer`.
+ */
+function guardLacedFrames(mb: typeof Mediabunny): boolean {
+  const format = mb.MATROSKA as unknown as { _createDemuxer?: (input: unknown) => unknown };
+  if (typeof format._createDemuxer !== 'function') return false;
+  const prototype = Object.getPrototypeOf(format._createDemuxer({})) as MatroskaDemuxer;
+  if (typeof prototype.expandLacedBlocks !== 'function') return false;
+  const expand = prototype.expandLacedBlocks;
+  prototype.expandLacedBlocks = function (this: MatroskaDemuxer, blocks: LacedBlock[], track: unknown) {
+    const cap = (this.reader?.source && indexCaps.get(this.reader.source)) ?? Infinity;
+    const expanded: LacedBlock[] = [];
+    let bytes = 0;
+    for (const block of blocks) {
+      if (block.lacing === 0) {
+        expanded.push(block);
+        continue;
+      }
+      const frames = [block];
+      expand.call(this, frames, track);
+      for (const frame of frames) {
+        expanded.push(frame);
+        bytes += FRAGMENT_SAMPLE_BYTES + (frame.data?.byteLength ?? 0);
+      }
+      if (bytes > cap) {
+        throw indexTooLarge(`cluster's laced frames (${expanded.length}, with their data)`, bytes, cap);
+      }
+    }
+    blocks.length = 0;
+    for (const block of expanded) blocks.push(block);
   };
   return true;
 }
