@@ -375,6 +375,75 @@ describe('found by attacking the guards: Matroska', () => {
     return join(work, name);
   }
 
+  const size8 = (n: number) => {
+    const out = Buffer.alloc(8);
+    out[0] = 0x01;
+    out.writeUIntBE(n, 2, 6);
+    return out;
+  };
+  /** The seed with `from`..`to` replaced by `part` and the segment's size made right. */
+  const replaced = (name: string, from: number, to: number, part: Buffer) => {
+    const seed = readFileSync(corpusFile('media', 'h264-cues-front.mkv'));
+    const file = Buffer.concat([seed.subarray(0, from), part, seed.subarray(to)]);
+    size8(file.length - 52).copy(file, 44);
+    writeFileSync(join(work, name), file);
+    return join(work, name);
+  };
+
+  test('cue points of one time, seek entries and tracks by the thousand end in time', () => {
+    // One CuePoint of a million positions at time 0 (300 000 took 41 s), its Cues in place of the
+    // seed's (bytes 658 to 739, before the first cluster at 739).
+    const positions = (clusterAt: number) => {
+      const one = Buffer.concat([
+        Buffer.from([0xb7, 0x89, 0xf7, 0x81, 0x01, 0xf1, 0x84]),
+        u32(clusterAt - 52),
+      ]);
+      const inner = Buffer.concat([Buffer.from([0xb3, 0x81, 0x00]), ...Array<Buffer>(1_000_000).fill(one)]);
+      const point = Buffer.concat([Buffer.from([0xbb]), size8(inner.length), inner]);
+      return Buffer.concat([Buffer.from([0x1c, 0x53, 0xbb, 0x6b]), size8(point.length), point]);
+    };
+    const grown = positions(739).length - (739 - 658);
+    const cues = replaced('cue-repeats.mkv', 658, 739, positions(739 + grown));
+    assert.equal(openWithDefaults(cues, 120_000), 'planned');
+    // A SeekHead of 200 000 entries each naming another place (55 000 took 38 s), for the seed's
+    // 69-byte one at byte 52.
+    const entries = Array.from({ length: 200_000 }, (_, i) =>
+      Buffer.concat([
+        Buffer.from([0x4d, 0xbb, 0x8e, 0x53, 0xab, 0x84, 0x11, 0x4d, 0x9b, 0x74, 0x53, 0xac, 0x84]),
+        u32(i + 1),
+      ]),
+    );
+    const body = Buffer.concat(entries);
+    const seek = replaced(
+      'seek-entries.mkv',
+      52,
+      52 + 69,
+      Buffer.concat([Buffer.from([0x11, 0x4d, 0x9b, 0x74]), size8(body.length), body]),
+    );
+    assert.equal(openWithDefaults(seek, 120_000), 'planned');
+    // 2 000 more tracks after the seed's one (bytes 268 to 403 in the Tracks element at 256).
+    const seed = readFileSync(corpusFile('media', 'h264-cues-front.mkv'));
+    const extra = Array.from({ length: 2_000 }, (_, i) => {
+      const id = Buffer.alloc(3);
+      id.writeUIntBE(i + 1000, 0, 3);
+      return Buffer.concat([
+        Buffer.from([0xae, 0x8d, 0xd7, 0x83]),
+        id,
+        Buffer.from([0x86, 0x83]),
+        Buffer.from('A_X'),
+        Buffer.from([0x83, 0x81, 0x02]),
+      ]);
+    });
+    const entriesOfTracks = Buffer.concat([seed.subarray(268, 403), ...extra]);
+    const tracks = replaced(
+      'many-tracks.mkv',
+      256,
+      403,
+      Buffer.concat([Buffer.from([0x16, 0x54, 0xae, 0x6b]), size8(entriesOfTracks.length), entriesOfTracks]),
+    );
+    assert.equal(openWithDefaults(tracks, 120_000), 'E_CORRUPT_VIDEO');
+  });
+
   test('laced blocks are expanded one at a time, their frames counted against the index cap', () => {
     // 8 000 blocks of 256 empty frames (60 KB) took 63 s and 2 GB: one splice per frame.
     assert.ok(lacedFrameGuardInstalled(), "the guard on mediabunny's Matroska demuxer is in place");

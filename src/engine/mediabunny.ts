@@ -19,7 +19,7 @@ export function mediabunny(): typeof Mediabunny {
     loaded = createRequire(import.meta.url)('mediabunny') as typeof Mediabunny;
     guarded = guardStuckReads(loaded);
     boxesGuarded = guardBoxCounts(loaded);
-    lacesGuarded = guardLacedFrames(loaded);
+    lacesGuarded = guardLacedFrames(loaded) && guardMatroskaCounts(loaded);
   }
   return loaded;
 }
@@ -36,7 +36,7 @@ export function boxCountGuardInstalled(): boolean {
   return boxesGuarded;
 }
 
-/** Whether the guard on the Matroska demuxer's laced frames (below) is in place. */
+/** Whether the guards on the Matroska demuxer's laced frames and counts (below) are in place. */
 export function lacedFrameGuardInstalled(): boolean {
   mediabunny();
   return lacesGuarded;
@@ -461,6 +461,101 @@ function guardLacedFrames(mb: typeof Mediabunny): boolean {
     }
     blocks.length = 0;
     for (const block of expanded) blocks.push(block);
+  };
+  return true;
+}
+
+interface CuePoint {
+  time: number;
+  trackId: number;
+}
+
+interface MatroskaSegment {
+  cuePoints: CuePoint[];
+  seekEntries: unknown[];
+  tracks: unknown[];
+}
+
+interface MatroskaWalker {
+  reader?: { source?: object };
+  currentSegment: MatroskaSegment | null;
+  currentCluster: object | null;
+  traverseElement(slice: unknown, stopIds: unknown): boolean;
+}
+
+/** Tracks a segment may have (a file of subtitles in every language has a few dozen). */
+const MAX_TRACKS = 1024;
+/** Seek entries kept (they point at a segment's few top-level elements). */
+const MAX_SEEK_ENTRIES = 256;
+
+/**
+ * mediabunny 1.61's Matroska walk keeps what the file counts, and some of its loops over those are
+ * quadratic or never yield (found by attacking the guards, each from a file of a few hundred KB):
+ * - cue points of one time repeated are dropped by one splice each after a sort (300 000: 41 s);
+ *   here a repeat (same track, same time) is dropped as it is read, which keeps the first as the
+ *   sort did;
+ * - every SeekHead entry starts a scan of all the entries (55 000 entries: 38 s): past 256, the
+ *   rest are ignored;
+ * - every block looks its track up in the list of tracks (40 000 tracks, 80 000 blocks: 53 s):
+ *   past 1 024 tracks, the file is corrupt;
+ * - cue points and a cluster's elements are held at about 200 bytes each (1.4 million blocks of
+ *   6 bytes: 979 MB): they count against `maxIndexBytes`, past which E_INDEX_TOO_LARGE hands the
+ *   file to ffmpeg.
+ */
+function guardMatroskaCounts(mb: typeof Mediabunny): boolean {
+  const format = mb.MATROSKA as unknown as { _createDemuxer?: (input: unknown) => unknown };
+  if (typeof format._createDemuxer !== 'function') return false;
+  const prototype = Object.getPrototypeOf(format._createDemuxer({})) as MatroskaWalker;
+  if (typeof prototype.traverseElement !== 'function') return false;
+  const traverse = prototype.traverseElement;
+  /** Per segment's cue list: the keys seen, and how far the list has been checked. */
+  const cuesSeen = new WeakMap<CuePoint[], { keys: Set<string>; checked: number }>();
+  const clusterElements = new WeakMap<object, number>();
+  prototype.traverseElement = function (this: MatroskaWalker, slice: unknown, stopIds: unknown) {
+    const cap = (this.reader?.source && indexCaps.get(this.reader.source)) ?? Infinity;
+    const cluster = this.currentCluster;
+    if (cluster) {
+      const elements = (clusterElements.get(cluster) ?? 0) + 1;
+      clusterElements.set(cluster, elements);
+      if (elements * FRAGMENT_SAMPLE_BYTES > cap) {
+        throw indexTooLarge(
+          `cluster (${elements} elements, held at about ${FRAGMENT_SAMPLE_BYTES} bytes each)`,
+          elements * FRAGMENT_SAMPLE_BYTES,
+          cap,
+        );
+      }
+    }
+    const found = traverse.call(this, slice, stopIds);
+    const segment = this.currentSegment;
+    if (!segment) return found;
+    const cues = segment.cuePoints;
+    let seen = cuesSeen.get(cues);
+    if (!seen) cuesSeen.set(cues, (seen = { keys: new Set(), checked: 0 }));
+    // The last cue point may still be filled in, or dropped, by the CueTrackPositions reading it.
+    const ready = cues.length - 1;
+    if (ready > seen.checked) {
+      let kept = seen.checked;
+      for (let at = seen.checked; at < ready; at++) {
+        const key = `${cues[at]!.trackId}:${cues[at]!.time}`;
+        if (seen.keys.has(key)) continue;
+        seen.keys.add(key);
+        cues[kept++] = cues[at]!;
+      }
+      cues[kept] = cues[ready]!;
+      cues.length = kept + 1;
+      seen.checked = kept;
+      if (kept * FRAGMENT_SAMPLE_BYTES > cap) {
+        throw indexTooLarge(`cues (${kept} points)`, kept * FRAGMENT_SAMPLE_BYTES, cap);
+      }
+    }
+    if (segment.seekEntries.length > MAX_SEEK_ENTRIES) segment.seekEntries.length = MAX_SEEK_ENTRIES;
+    if (segment.tracks.length > MAX_TRACKS) {
+      throw new ThumbnailerError(
+        'E_CORRUPT_VIDEO',
+        `The video's container is corrupt: more than ${MAX_TRACKS} tracks.`,
+      );
+    }
+    return found;
   };
   return true;
 }
