@@ -41,8 +41,8 @@ function fuzzCli(args: string[], timeoutMs: number) {
   return { status: run.status, signal: run.signal, output: `${run.stdout}${run.stderr}` };
 }
 
-/** The index path of the media target: demuxer, frame index, the picks of a strip. */
-async function pickFrom(file: string) {
+/** A file's track index from its bytes in memory, with the caps given. */
+async function indexInMemory(file: string, maxIndexBytes: number, maxSampleBytes: number) {
   const data = new Uint8Array(readFileSync(file));
   const bytes = await openByteSource({
     kind: 'ranged',
@@ -50,8 +50,14 @@ async function pickFrom(file: string) {
     size: data.length,
     read: async (start, end) => data.slice(start, end),
   });
-  const opened = await openTrackIndex(bytes.demuxerSource(1024 * 1024), 128 * 1024);
+  const opened = await openTrackIndex(bytes.demuxerSource(maxIndexBytes), maxSampleBytes);
   assert.ok(opened, 'the track opens');
+  return opened;
+}
+
+/** The index path of the media target: demuxer, frame index, the picks of a strip. */
+async function pickFrom(file: string) {
+  const opened = await indexInMemory(file, 1024 * 1024, 128 * 1024);
   try {
     const end =
       (await opened.track.getDurationFromMetadata().catch(() => null)) ??
@@ -286,15 +292,7 @@ describe('found by attacking the guards: MP4 work no byte bounds', () => {
       oneChunk,
     ]);
     const frames = async (file: string) => {
-      const data = new Uint8Array(readFileSync(file));
-      const bytes = await openByteSource({
-        kind: 'ranged',
-        name: file,
-        size: data.length,
-        read: async (a, b) => data.slice(a, b),
-      });
-      const opened = await openTrackIndex(bytes.demuxerSource(64 * 1024 * 1024), 8 * 1024 * 1024);
-      assert.ok(opened);
+      const opened = await indexInMemory(file, 64 * 1024 * 1024, 8 * 1024 * 1024);
       try {
         const table = (
           opened.track as unknown as {

@@ -297,6 +297,14 @@ function clipEntries(entries: TimingEntry[], samples: number): TimingEntry[] {
   return kept;
 }
 
+/** The prototype of a format's demuxer (internal to mediabunny), if it has `method`. */
+function demuxerPrototype<T>(format: unknown, method: keyof T): T | undefined {
+  const create = (format as { _createDemuxer?: (input: unknown) => unknown })._createDemuxer;
+  if (typeof create !== 'function') return undefined;
+  const prototype = Object.getPrototypeOf(create.call(format, {})) as T;
+  return typeof prototype[method] === 'function' ? prototype : undefined;
+}
+
 /**
  * mediabunny 1.61's MP4 demuxer makes one object per sample a table counts, and some counts are
  * read from a box, not bounded by its bytes:
@@ -322,10 +330,8 @@ function clipEntries(entries: TimingEntry[], samples: number): TimingEntry[] {
  * demuxer class is internal to mediabunny, reached through the MP4 format's `_createDemuxer`.
  */
 function guardBoxCounts(mb: typeof Mediabunny): boolean {
-  const format = mb.MP4 as unknown as { _createDemuxer?: (input: unknown) => unknown };
-  if (typeof format._createDemuxer !== 'function') return false;
-  const prototype = Object.getPrototypeOf(format._createDemuxer({})) as IsobmffDemuxer;
-  if (typeof prototype.traverseBox !== 'function') return false;
+  const prototype = demuxerPrototype<IsobmffDemuxer>(mb.MP4, 'traverseBox');
+  if (!prototype) return false;
   const traverseBox = prototype.traverseBox;
   /** The sample count of a table's `stsz`/`stz2`: its sizes list only one for a constant size. */
   const sampleCounts = new WeakMap<object, number>();
@@ -435,10 +441,8 @@ interface MatroskaDemuxer {
  * reached through the Matroska format's `_createDemuxer`.
  */
 function guardLacedFrames(mb: typeof Mediabunny): boolean {
-  const format = mb.MATROSKA as unknown as { _createDemuxer?: (input: unknown) => unknown };
-  if (typeof format._createDemuxer !== 'function') return false;
-  const prototype = Object.getPrototypeOf(format._createDemuxer({})) as MatroskaDemuxer;
-  if (typeof prototype.expandLacedBlocks !== 'function') return false;
+  const prototype = demuxerPrototype<MatroskaDemuxer>(mb.MATROSKA, 'expandLacedBlocks');
+  if (!prototype) return false;
   const expand = prototype.expandLacedBlocks;
   prototype.expandLacedBlocks = function (this: MatroskaDemuxer, blocks: LacedBlock[], track: unknown) {
     const cap = (this.reader?.source && indexCaps.get(this.reader.source)) ?? Infinity;
@@ -503,10 +507,8 @@ const MAX_SEEK_ENTRIES = 256;
  *   file to ffmpeg.
  */
 function guardMatroskaCounts(mb: typeof Mediabunny): boolean {
-  const format = mb.MATROSKA as unknown as { _createDemuxer?: (input: unknown) => unknown };
-  if (typeof format._createDemuxer !== 'function') return false;
-  const prototype = Object.getPrototypeOf(format._createDemuxer({})) as MatroskaWalker;
-  if (typeof prototype.traverseElement !== 'function') return false;
+  const prototype = demuxerPrototype<MatroskaWalker>(mb.MATROSKA, 'traverseElement');
+  if (!prototype) return false;
   const traverse = prototype.traverseElement;
   /** Per segment's cue list: the keys seen, and how far the list has been checked. */
   const cuesSeen = new WeakMap<CuePoint[], { keys: Set<string>; checked: number }>();
