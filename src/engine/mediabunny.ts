@@ -51,6 +51,15 @@ export function capIndex<S extends Source>(source: S, maxIndexBytes: number): S 
   return source;
 }
 
+/** The index cap of the source a demuxer's reader reads (none for a source the engine did not make). */
+function capOf(reader: { source?: object } | undefined): number {
+  return (reader?.source && indexCaps.get(reader.source)) ?? Infinity;
+}
+
+function corruptIndex(what: string): ThumbnailerError {
+  return new ThumbnailerError('E_CORRUPT_VIDEO', `The video's index is corrupt: ${what}.`);
+}
+
 /**
  * Reads while the event loop does not turn past which a demuxer is taken to be stuck: identical
  * ones (a loop on one place), or any (a loop through a few places). A lookup that misses the cache
@@ -162,9 +171,9 @@ function splitChunks(table: Required<SampleTable>): void {
  * mediabunny 1.61 finds a sample's offset by adding up the sizes of the samples before it in its
  * chunk: an MP4 whose `stsc` claims four billion samples a chunk makes one lookup a loop of four
  * billion steps that never yields. No chunk holds more samples than its track has, so such a sample
- * table is corrupt, and refused before any lookup; a table of large chunks is split (splitChunks). The table is internal to mediabunny, read
- * through the track's `_backing` (a fragmented file has none); where it is not found nothing is
- * checked.
+ * table is corrupt, and refused before any lookup; a table of large chunks is split (splitChunks).
+ * The table is internal to mediabunny, read through the track's `_backing` (a fragmented file has
+ * none); where it is not found nothing is checked.
  */
 export function checkSampleTable(track: InputVideoTrack): void {
   interface InternalTrack {
@@ -326,8 +335,7 @@ function demuxerPrototype<T>(format: unknown, method: keyof T): T | undefined {
  *   the file lists sizes (what the list took; a day of B-frames fits the default cap), at what they
  *   cost (LISTED_TIME_BYTES) when one size serves all;
  * - a `tfra` of many repeated times is skipped (tfraRepeats).
- * The
- * demuxer class is internal to mediabunny, reached through the MP4 format's `_createDemuxer`.
+ * The demuxer class is internal to mediabunny, reached through the MP4 format's `_createDemuxer`.
  */
 function guardBoxCounts(mb: typeof Mediabunny): boolean {
   const prototype = demuxerPrototype<IsobmffDemuxer>(mb.MP4, 'traverseBox');
@@ -342,10 +350,8 @@ function guardBoxCounts(mb: typeof Mediabunny): boolean {
   prototype.traverseBox = function (this: IsobmffDemuxer, slice: BoxSlice) {
     const box = peekBox(slice);
     const table = this.currentTrack?.sampleTable;
-    const cap = (this.reader?.source && indexCaps.get(this.reader.source)) ?? Infinity;
+    const cap = capOf(this.reader);
     const fileSize = this.reader?.fileSizeNonStrict ?? Infinity;
-    const corrupt = (what: string) =>
-      new ThumbnailerError('E_CORRUPT_VIDEO', `The video's index is corrupt: ${what}.`);
     const { view } = slice;
     if (
       box?.name === 'trun' &&
@@ -358,10 +364,10 @@ function guardBoxCounts(mb: typeof Mediabunny): boolean {
       // Without a duration, size, flag or offset per sample, no byte bounds the count.
       const size = this.currentTrack.currentFragmentState.defaultSampleSize ?? 0;
       if ((flags & 0xf00) === 0 && count * size > fileSize) {
-        throw corrupt(`a fragment claims ${count} samples of ${size} bytes in a file of ${fileSize}`);
+        throw corruptIndex(`a fragment claims ${count} samples of ${size} bytes in a file of ${fileSize}`);
       }
       if ((flags & 0xf00) === 0 && size === 0 && count > 1) {
-        throw corrupt(`a fragment claims ${count} samples of no bytes`);
+        throw corruptIndex(`a fragment claims ${count} samples of no bytes`);
       }
       // Every sample takes a byte at least: all the fragments together hold no more than the file.
       const fragment = this.currentFragment as { moofOffset?: number };
@@ -370,7 +376,9 @@ function guardBoxCounts(mb: typeof Mediabunny): boolean {
       const first = total.moofs.get(fragment.moofOffset ?? -1);
       if (!first) total.moofs.set(fragment.moofOffset ?? -1, fragment);
       if ((first ?? fragment) === fragment && (total.samples += count) > fileSize) {
-        throw corrupt(`its fragments claim ${total.samples} samples, more than the file's ${fileSize} bytes`);
+        throw corruptIndex(
+          `its fragments claim ${total.samples} samples, more than the file's ${fileSize} bytes`,
+        );
       }
       const samples = (fragmentSamples.get(this.currentFragment) ?? 0) + count;
       fragmentSamples.set(this.currentFragment, samples);
@@ -385,12 +393,12 @@ function guardBoxCounts(mb: typeof Mediabunny): boolean {
       const size = view.getUint32(box.fields + 4);
       const count = view.getUint32(box.fields + 8);
       if (count * size > fileSize) {
-        throw corrupt(`${count} samples of ${size} bytes in a file of ${fileSize}`);
+        throw corruptIndex(`${count} samples of ${size} bytes in a file of ${fileSize}`);
       }
       sampleCounts.set(table, count);
     } else if (box?.name === 'stz2' && table && box.length >= 12) {
       const bits = view.getUint8(box.fields + 7);
-      if (bits !== 4 && bits !== 8 && bits !== 16) throw corrupt(`sample sizes of ${bits} bits`);
+      if (bits !== 4 && bits !== 8 && bits !== 16) throw corruptIndex(`sample sizes of ${bits} bits`);
       sampleCounts.set(table, view.getUint32(box.fields + 8));
     }
     if (
@@ -445,7 +453,7 @@ function guardLacedFrames(mb: typeof Mediabunny): boolean {
   if (!prototype) return false;
   const expand = prototype.expandLacedBlocks;
   prototype.expandLacedBlocks = function (this: MatroskaDemuxer, blocks: LacedBlock[], track: unknown) {
-    const cap = (this.reader?.source && indexCaps.get(this.reader.source)) ?? Infinity;
+    const cap = capOf(this.reader);
     const expanded: LacedBlock[] = [];
     let bytes = 0;
     for (const block of blocks) {
@@ -514,7 +522,7 @@ function guardMatroskaCounts(mb: typeof Mediabunny): boolean {
   const cuesSeen = new WeakMap<CuePoint[], { keys: Set<string>; checked: number }>();
   const clusterElements = new WeakMap<object, number>();
   prototype.traverseElement = function (this: MatroskaWalker, slice: unknown, stopIds: unknown) {
-    const cap = (this.reader?.source && indexCaps.get(this.reader.source)) ?? Infinity;
+    const cap = capOf(this.reader);
     const cluster = this.currentCluster;
     if (cluster) {
       const elements = (clusterElements.get(cluster) ?? 0) + 1;
